@@ -1,0 +1,196 @@
+/*
+ * String helpers; see strutil.h.
+ */
+#include "strutil.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+char *str_trim(char *s)
+{
+	size_t n;
+
+	while (*s && isspace((unsigned char)*s))
+		s++;
+	n = strlen(s);
+	while (n > 0 && isspace((unsigned char)s[n - 1]))
+		s[--n] = '\0';
+	return s;
+}
+
+bool str_blank(const char *s)
+{
+	for (; *s; s++)
+		if (!isspace((unsigned char)*s))
+			return false;
+	return true;
+}
+
+int str_to_llong(const char *s, long long min, long long max, long long *ret)
+{
+	const char *p = s;
+	char *end;
+	long long v;
+
+	if (*p == '+' || *p == '-')
+		p++;
+	if (!isdigit((unsigned char)*p))
+		return -EINVAL;
+	errno = 0;
+	v = strtoll(s, &end, 10);
+	if (*end != '\0')
+		return -EINVAL;
+	if (errno == ERANGE || v < min || v > max)
+		return -ERANGE;
+	*ret = v;
+	return 0;
+}
+
+int str_to_double(const char *s, double min, double max, double *ret)
+{
+	const char *p = s;
+	bool digits = false;
+	char *end;
+	double v;
+
+	/* Accept only [+-]digits[.digits]: strtod alone would take "inf",
+	 * "nan", hex floats and exponents, none of which belong in a config. */
+	if (*p == '+' || *p == '-')
+		p++;
+	while (isdigit((unsigned char)*p)) {
+		p++;
+		digits = true;
+	}
+	if (*p == '.') {
+		p++;
+		while (isdigit((unsigned char)*p)) {
+			p++;
+			digits = true;
+		}
+	}
+	if (!digits || *p != '\0')
+		return -EINVAL;
+	errno = 0;
+	v = strtod(s, &end);
+	if (*end != '\0' || !isfinite(v))
+		return -EINVAL;
+	if (errno == ERANGE || v < min || v > max)
+		return -ERANGE;
+	*ret = v;
+	return 0;
+}
+
+unsigned str_edit_distance(const char *a, const char *b)
+{
+	/* Two-row dynamic programme; names longer than 63 bytes are never
+	 * near misses worth suggesting. */
+	unsigned prev[64], cur[64];
+	size_t la = strlen(a), lb = strlen(b);
+
+	if (la >= 64 || lb >= 64)
+		return 255;
+	for (size_t j = 0; j <= lb; j++)
+		prev[j] = (unsigned)j;
+	for (size_t i = 1; i <= la; i++) {
+		cur[0] = (unsigned)i;
+		for (size_t j = 1; j <= lb; j++) {
+			unsigned del = prev[j] + 1, ins = cur[j - 1] + 1;
+			unsigned sub = prev[j - 1] + (a[i - 1] != b[j - 1]);
+			unsigned m = del < ins ? del : ins;
+			cur[j] = m < sub ? m : sub;
+		}
+		memcpy(prev, cur, (lb + 1) * sizeof(prev[0]));
+	}
+	return prev[lb];
+}
+
+void line_iter_init(struct line_iter *it, const char *buf, size_t len)
+{
+	it->buf = buf;
+	it->len = len;
+	it->pos = 0;
+	it->lineno = 0;
+}
+
+bool line_iter_next(struct line_iter *it, const char **ret_start, size_t *ret_len,
+		    bool *ret_has_nul)
+{
+	const char *start, *nl;
+	size_t n;
+
+	if (it->pos >= it->len)
+		return false;
+	start = it->buf + it->pos;
+	nl = memchr(start, '\n', it->len - it->pos);
+	n = nl ? (size_t)(nl - start) : it->len - it->pos;
+	it->pos += n + (nl ? 1 : 0);
+	if (n > 0 && start[n - 1] == '\r')
+		n--;
+	it->lineno++;
+	*ret_start = start;
+	*ret_len = n;
+	*ret_has_nul = memchr(start, '\0', n) != NULL;
+	return true;
+}
+
+int file_read_all(const char *path, size_t max, char **ret_buf, size_t *ret_len)
+{
+	struct stat st;
+	char *buf = NULL;
+	size_t len = 0;
+	int fd, r;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	if (fd < 0)
+		return -errno;
+	if (fstat(fd, &st) < 0) {
+		r = -errno;
+		goto out;
+	}
+	if (S_ISDIR(st.st_mode)) {
+		r = -EISDIR;
+		goto out;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		r = -EINVAL;
+		goto out;
+	}
+	buf = malloc(max + 1);
+	if (!buf) {
+		r = -ENOMEM;
+		goto out;
+	}
+	/* Read until EOF rather than trusting st_size: the file may be
+	 * rewritten while we read it. One byte past max tells us it is too big. */
+	for (;;) {
+		ssize_t k = read(fd, buf + len, max + 1 - len);
+		if (k < 0) {
+			if (errno == EINTR)
+				continue;
+			r = -errno;
+			goto out;
+		}
+		if (k == 0)
+			break;
+		len += (size_t)k;
+		if (len > max) {
+			r = -EFBIG;
+			goto out;
+		}
+	}
+	buf[len] = '\0';
+	*ret_buf = buf;
+	*ret_len = len;
+	buf = NULL;
+	r = 0;
+out:
+	free(buf);
+	close(fd);
+	return r;
+}
