@@ -18,6 +18,7 @@
 #include "strutil.h"
 
 #define CONF_MAX_FILE_SIZE (1024 * 1024)
+#define CONF_MAX_DECIMALS  6
 
 static bool is_text_type(enum conf_type t)
 {
@@ -48,28 +49,45 @@ const char *conf_suggest(const struct conf_table *t, const char *name)
 	return best;
 }
 
+void conf_report_unknown_key(const struct conf_table *t, const char *file, unsigned line,
+                             const char *key, struct diag *d)
+{
+	const char *sugg = conf_suggest(t, key);
+
+	if (!*key)
+		diag_add(d, DIAG_ERROR, file, line, "missing key before '='");
+	else if (sugg)
+		diag_add(d, DIAG_ERROR, file, line, "unknown key '%s' (did you mean '%s'?)", key,
+		         sugg);
+	else
+		diag_add(d, DIAG_ERROR, file, line, "unknown key '%s' for %s", key, t->file);
+}
+
 /*
  * Prints the shortest fixed-point form that reads back to the same double:
  * "0.05", "525600". Never an exponent, which the parser would refuse.
  */
 static void format_number(double v, char *buf, size_t size)
 {
-	for (int decimals = 0; decimals <= 17; decimals++) {
+	for (int decimals = 0; decimals <= CONF_MAX_DECIMALS; decimals++) {
 		snprintf(buf, size, "%.*f", decimals, v);
 		if (strtod(buf, NULL) == v)
 			return;
 	}
 }
 
-static bool name_valid(const char *s)
+bool conf_name_valid(const char *s)
 {
-	/* POSIX portable user/group names plus the Samba-style trailing '$'. */
-	if (!*s || *s == '-' || strlen(s) > 256)
+	size_t n = strlen(s);
+
+	/* POSIX portable user/group names, not starting with '-', plus the
+	 * trailing '$' of Samba machine accounts. */
+	if (n == 0 || n > 256 || s[0] == '-' || s[0] == '$')
 		return false;
-	for (const char *p = s; *p; p++) {
-		if (isalnum((unsigned char)*p) || *p == '_' || *p == '.' || *p == '-')
+	for (size_t i = 0; i < n; i++) {
+		if (isalnum((unsigned char)s[i]) || s[i] == '_' || s[i] == '.' || s[i] == '-')
 			continue;
-		if (*p == '$' && p[1] == '\0')
+		if (s[i] == '$' && i == n - 1)
 			continue;
 		return false;
 	}
@@ -102,7 +120,7 @@ static bool enum_has(const char *choices, const char *v)
 }
 
 int conf_value_parse(const struct conf_key *k, const char *text, union conf_val *ret, char *err,
-		     size_t errsize)
+                     size_t errsize)
 {
 	union conf_val v = {0};
 	char lo[32], hi[32];
@@ -115,7 +133,7 @@ int conf_value_parse(const struct conf_key *k, const char *text, union conf_val 
 	case CONF_BOOL:
 		if (strcmp(text, "0") && strcmp(text, "1")) {
 			snprintf(err, errsize, "%s: '%s' is not a boolean (expected 0 or 1)",
-				 k->name, text);
+			         k->name, text);
 			return -EINVAL;
 		}
 		v.b = text[0] == '1';
@@ -124,25 +142,33 @@ int conf_value_parse(const struct conf_key *k, const char *text, union conf_val 
 		r = str_to_llong(text, (long long)k->min, (long long)k->max, &v.i);
 		if (r == -EINVAL) {
 			snprintf(err, errsize, "%s: '%s' is not a whole number (allowed %s..%s)",
-				 k->name, text, lo, hi);
+			         k->name, text, lo, hi);
 			return r;
 		}
 		if (r < 0) {
 			snprintf(err, errsize, "%s: %s is out of range (allowed %s..%s)", k->name,
-				 text, lo, hi);
+			         text, lo, hi);
 			return r;
 		}
 		break;
 	case CONF_DECIMAL:
+		/* Six decimal places are finer than any timeout needs, and with
+		 * at most six the shortest printed form always reads back to the
+		 * same double (the round trip of --print-config). */
+		if (strchr(text, '.') && strlen(strchr(text, '.') + 1) > CONF_MAX_DECIMALS) {
+			snprintf(err, errsize, "%s: '%s' has more than %d decimal places", k->name,
+			         text, CONF_MAX_DECIMALS);
+			return -EINVAL;
+		}
 		r = str_to_double(text, k->min, k->max, &v.d);
 		if (r == -EINVAL) {
 			snprintf(err, errsize, "%s: '%s' is not a number (allowed %s..%s)", k->name,
-				 text, lo, hi);
+			         text, lo, hi);
 			return r;
 		}
 		if (r < 0) {
 			snprintf(err, errsize, "%s: %s is out of range (allowed %s..%s)", k->name,
-				 text, lo, hi);
+			         text, lo, hi);
 			return r;
 		}
 		break;
@@ -156,10 +182,10 @@ int conf_value_parse(const struct conf_key *k, const char *text, union conf_val 
 		if (!*text && k->type != CONF_ENUM && k->type != CONF_ADDRESS &&
 		    k->type != CONF_CPULIST)
 			break; /* empty = unset */
-		if (k->type == CONF_NAME && !name_valid(text)) {
+		if (k->type == CONF_NAME && !conf_name_valid(text)) {
 			snprintf(err, errsize,
-				 "%s: '%s' is not a valid name (letters, digits, '.', '_', '-')",
-				 k->name, text);
+			         "%s: '%s' is not a valid name (letters, digits, '.', '_', '-')",
+			         k->name, text);
 			return -EINVAL;
 		}
 		if (k->type == CONF_PATH && !path_valid(text, err, errsize, k->name))
@@ -178,16 +204,15 @@ int conf_value_parse(const struct conf_key *k, const char *text, union conf_val 
 		}
 		if (k->type == CONF_ENUM && !enum_has(k->choices, text)) {
 			snprintf(err, errsize, "%s: '%s' is not one of %s", k->name, text,
-				 k->choices);
+			         k->choices);
 			return -EINVAL;
 		}
 		if (k->type == CONF_ADDRESS) {
 			unsigned char addr[16];
 			if (inet_pton(AF_INET, text, addr) != 1 &&
 			    inet_pton(AF_INET6, text, addr) != 1) {
-				snprintf(err, errsize,
-					 "%s: '%s' is not an IPv4 or IPv6 address", k->name,
-					 text);
+				snprintf(err, errsize, "%s: '%s' is not an IPv4 or IPv6 address",
+				         k->name, text);
 				return -EINVAL;
 			}
 		}
@@ -314,7 +339,7 @@ fail:
 }
 
 static int value_store(struct conf *c, size_t idx, const union conf_val *v, const char *origin,
-		       unsigned line)
+                       unsigned line)
 {
 	struct conf_value *cv = &c->values[idx];
 	char *o = NULL;
@@ -332,8 +357,8 @@ static int value_store(struct conf *c, size_t idx, const union conf_val *v, cons
 	return 0;
 }
 
-int conf_set(struct conf *c, const char *key, const char *value, const char *origin,
-	     unsigned line, struct diag *d)
+int conf_set(struct conf *c, const char *key, const char *value, const char *origin, unsigned line,
+             struct diag *d)
 {
 	int idx = conf_key_index(c->table, key);
 	union conf_val v;
@@ -360,7 +385,7 @@ int conf_set(struct conf *c, const char *key, const char *value, const char *ori
  * that follow apply to program.
  */
 static bool section_applies(const char *file, unsigned lineno, char *header, const char *program,
-			    struct diag *d, bool *ret_valid)
+                            struct diag *d, bool *ret_valid)
 {
 	size_t n = strlen(header);
 	char *name;
@@ -376,7 +401,7 @@ static bool section_applies(const char *file, unsigned lineno, char *header, con
 		*ret_valid = true;
 		return true;
 	}
-	if (name[0] == '@' && name_valid(name + 1)) {
+	if (name[0] == '@' && conf_name_valid(name + 1)) {
 		*ret_valid = true;
 		return program && strcmp(name + 1, program) == 0;
 	}
@@ -385,7 +410,7 @@ static bool section_applies(const char *file, unsigned lineno, char *header, con
 }
 
 int conf_parse_buffer(struct conf *c, const char *file, const char *buf, size_t len,
-		      const char *program, struct diag *d)
+                      const char *program, struct diag *d)
 {
 	const struct conf_table *t = c->table;
 	unsigned *seen_line; /* where each key was last set in this text */
@@ -402,14 +427,13 @@ int conf_parse_buffer(struct conf *c, const char *file, const char *buf, size_t 
 	line_iter_init(&it, buf, len);
 	while (line_iter_next(&it, &start, &n, &nul)) {
 		char *line, *s, *eq, *key, *value;
-		const char *sugg;
 		int idx;
 
 		if (nul) {
 			diag_add(d, DIAG_ERROR, file, it.lineno, "line contains a NUL byte");
 			continue;
 		}
-		line = strndup(start, n);
+		line = str_copy_n(start, n);
 		if (!line) {
 			r = -ENOMEM;
 			break;
@@ -421,7 +445,7 @@ int conf_parse_buffer(struct conf *c, const char *file, const char *buf, size_t 
 			bool valid;
 			if (!t->sections) {
 				diag_add(d, DIAG_ERROR, file, it.lineno,
-					 "sections are not allowed in %s: '%s'", t->file, s);
+				         "sections are not allowed in %s: '%s'", t->file, s);
 				goto next;
 			}
 			applies = section_applies(file, it.lineno, s, program, d, &valid);
@@ -433,8 +457,8 @@ int conf_parse_buffer(struct conf *c, const char *file, const char *buf, size_t 
 		}
 		eq = strchr(s, '=');
 		if (!eq) {
-			diag_add(d, DIAG_ERROR, file, it.lineno,
-				 "expected 'key=value', got '%s'", s);
+			diag_add(d, DIAG_ERROR, file, it.lineno, "expected 'key=value', got '%s'",
+			         s);
 			goto next;
 		}
 		*eq = '\0';
@@ -442,26 +466,18 @@ int conf_parse_buffer(struct conf *c, const char *file, const char *buf, size_t 
 		value = str_trim(eq + 1);
 		if (t->sections && !in_section) {
 			diag_add(d, DIAG_ERROR, file, it.lineno,
-				 "'%s' is outside any section (start with [*])", key);
+			         "'%s' is outside any section (start with [*])", key);
 			goto next;
 		}
 		idx = conf_key_index(t, key);
 		if (idx < 0) {
-			sugg = conf_suggest(t, key);
-			if (sugg)
-				diag_add(d, DIAG_ERROR, file, it.lineno,
-					 "unknown key '%s' (did you mean '%s'?)", key, sugg);
-			else if (!*key)
-				diag_add(d, DIAG_ERROR, file, it.lineno, "missing key before '='");
-			else
-				diag_add(d, DIAG_ERROR, file, it.lineno,
-					 "unknown key '%s' for %s", key, t->file);
+			conf_report_unknown_key(t, file, it.lineno, key, d);
 			goto next;
 		}
 		if (seen_line[idx])
 			diag_add(d, DIAG_WARNING, file, it.lineno,
-				 "'%s' is also set on line %u; this later value wins", key,
-				 seen_line[idx]);
+			         "'%s' is also set on line %u; this later value wins", key,
+			         seen_line[idx]);
 		if (applies) {
 			r = conf_set(c, key, value, file, it.lineno, d);
 		} else {
@@ -501,7 +517,7 @@ int conf_load_file(struct conf *c, const char *path, const char *program, struct
 		return r;
 	if (r < 0) {
 		diag_add(d, DIAG_ERROR, path, 0, "cannot read: %s",
-			 r == -EFBIG ? "file is larger than 1 MiB" : strerror(-r));
+		         r == -EFBIG ? "file is larger than 1 MiB" : strerror(-r));
 		return 0;
 	}
 	r = conf_parse_buffer(c, path, buf, len, program, d);

@@ -51,10 +51,10 @@ struct conf_key {
 };
 
 struct conf_table {
-	const char *file;          /* base name, e.g. "rserver.conf" */
+	const char *file; /* base name, e.g. "rserver.conf" */
 	const struct conf_key *keys;
 	size_t nkeys;
-	bool sections;             /* "[*]" and "[@program]" sections allowed */
+	bool sections; /* "[*]" and "[@program]" sections allowed */
 };
 
 union conf_val {
@@ -66,9 +66,9 @@ union conf_val {
 
 struct conf_value {
 	union conf_val v;
-	bool set;          /* given in a file or on the command line */
-	char *origin;      /* file name or "command line"; NULL for defaults */
-	unsigned line;     /* 0 for defaults and the command line */
+	bool set;      /* given in a file or on the command line */
+	char *origin;  /* file name or "command line"; NULL for defaults */
+	unsigned line; /* 0 for defaults and the command line */
 };
 
 struct conf {
@@ -87,21 +87,30 @@ void conf_free(struct conf *c);
  * the call fail: callers look at diag_errors(d).
  */
 int conf_parse_buffer(struct conf *c, const char *file, const char *buf, size_t len,
-		      const char *program, struct diag *d);
+                      const char *program, struct diag *d);
 
 /* Reads and parses path; a missing file leaves the defaults and is fine. */
 int conf_load_file(struct conf *c, const char *path, const char *program, struct diag *d);
 
 /* Sets one key from text, as from "--key=value". -ENOENT: no such key;
  * -EINVAL: bad value (described in d). */
-int conf_set(struct conf *c, const char *key, const char *value, const char *origin,
-	     unsigned line, struct diag *d);
+int conf_set(struct conf *c, const char *key, const char *value, const char *origin, unsigned line,
+             struct diag *d);
+
+/* A user, group or PAM service name: POSIX portable characters, not
+ * starting with '-', optionally ending in '$'. */
+bool conf_name_valid(const char *s);
 
 /* Index of a key in t, or -1. */
 int conf_key_index(const struct conf_table *t, const char *name);
 
 /* The closest key name within edit distance 3, for "did you mean", or NULL. */
 const char *conf_suggest(const struct conf_table *t, const char *name);
+
+/* Records "unknown key 'x' (did you mean 'y'?)" (or without a suggestion,
+ * or "missing key before '='" for an empty key) as an error in d. */
+void conf_report_unknown_key(const struct conf_table *t, const char *file, unsigned line,
+                             const char *key, struct diag *d);
 
 /*
  * Checks text against a key's type and bounds. On success stores the value
@@ -110,7 +119,7 @@ const char *conf_suggest(const struct conf_table *t, const char *name);
  * allowed range into err and returns -EINVAL (or -ENOMEM).
  */
 int conf_value_parse(const struct conf_key *k, const char *text, union conf_val *ret, char *err,
-		     size_t errsize);
+                     size_t errsize);
 void conf_value_free(const struct conf_key *k, union conf_val *v);
 
 /* Writes a value in the syntax conf_value_parse() accepts. */

@@ -25,8 +25,40 @@ void diag_free(struct diag *d)
 	memset(d, 0, sizeof(*d));
 }
 
+/*
+ * Messages quote file contents, which may hold terminal control sequences;
+ * escape every control byte so that printing a problem is always safe.
+ */
+static char *escape_controls(char *msg)
+{
+	size_t n = 0, len = strlen(msg);
+	char *out, *o;
+
+	for (size_t i = 0; i < len; i++)
+		if ((unsigned char)msg[i] < 0x20 || msg[i] == 0x7f)
+			n++;
+	if (n == 0)
+		return msg;
+	out = malloc(len + 3 * n + 1);
+	if (!out) {
+		free(msg);
+		return NULL;
+	}
+	o = out;
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)msg[i];
+		if (c < 0x20 || c == 0x7f)
+			o += sprintf(o, "\\x%02x", c);
+		else
+			*o++ = (char)c;
+	}
+	*o = '\0';
+	free(msg);
+	return out;
+}
+
 int diag_add(struct diag *d, enum diag_severity severity, const char *file, unsigned line,
-	     const char *fmt, ...)
+             const char *fmt, ...)
 {
 	struct diag_entry e = {.severity = severity, .line = line};
 	va_list ap;
@@ -44,8 +76,12 @@ int diag_add(struct diag *d, enum diag_severity severity, const char *file, unsi
 	va_start(ap, fmt);
 	r = vasprintf(&e.message, fmt, ap);
 	va_end(ap);
-	if (!e.file || r < 0) {
+	if (r >= 0)
+		e.message = escape_controls(e.message);
+	if (!e.file || r < 0 || !e.message) {
 		free(e.file);
+		if (r >= 0)
+			free(e.message);
 		goto oom;
 	}
 	d->entries[d->n++] = e;

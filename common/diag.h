@@ -38,7 +38,7 @@ void diag_free(struct diag *d);
 
 /* Records a problem. On allocation failure sets d->oom and returns -ENOMEM. */
 int diag_add(struct diag *d, enum diag_severity severity, const char *file, unsigned line,
-	     const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+             const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 
 /* Number of errors (warnings excluded); an out-of-memory diag counts one. */
 size_t diag_errors(const struct diag *d);

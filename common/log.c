@@ -113,7 +113,7 @@ static void json_escape(FILE *f, const char *s)
 }
 
 void log_emit(enum log_level level, int errnum, const char *file, int line, const char *func,
-	      const char *fmt, ...)
+              const char *fmt, ...)
 {
 	int saved_errno = errno;
 	char msg[2048], stamp[40];
@@ -147,15 +147,16 @@ void log_emit(enum log_level level, int errnum, const char *file, int line, cons
 
 	out = (log_dest == LOG_TARGET_FILE && log_file) ? log_file : stderr;
 	if (log_fmt == LOG_FORMAT_JSON) {
-		fprintf(out, "{\"time\":\"%s\",\"program\":\"%s\",\"pid\":%ld,\"level\":\"%s\","
-			     "\"message\":\"",
-			stamp, log_program, (long)getpid(), level_names[level]);
+		fprintf(out,
+		        "{\"time\":\"%s\",\"program\":\"%s\",\"pid\":%ld,\"level\":\"%s\","
+		        "\"message\":\"",
+		        stamp, log_program, (long)getpid(), level_names[level]);
 		json_escape(out, msg);
 		fprintf(out, "\",\"file\":\"%s\",\"line\":%d,\"function\":\"%s\"}\n", base, line,
-			func);
+		        func);
 	} else {
 		fprintf(out, "%s %s[%ld] %s %s (%s:%d)\n", stamp, log_program, (long)getpid(),
-			level_names[level], msg, base, line);
+		        level_names[level], msg, base, line);
 	}
 	fflush(out);
 	errno = saved_errno;

@@ -49,16 +49,14 @@ void log_set_level(enum log_level level);
 bool log_enabled(enum log_level level);
 
 void log_emit(enum log_level level, int errnum, const char *file, int line, const char *func,
-	      const char *fmt, ...) __attribute__((format(printf, 6, 7)));
+              const char *fmt, ...) __attribute__((format(printf, 6, 7)));
 
-#define log_debug(...) log_emit(LOG_LEVEL_DEBUG, 0, __FILE__, __LINE__, __func__, __VA_ARGS__)
-#define log_info(...)  log_emit(LOG_LEVEL_INFO, 0, __FILE__, __LINE__, __func__, __VA_ARGS__)
-#define log_warnx(...) log_emit(LOG_LEVEL_WARN, 0, __FILE__, __LINE__, __func__, __VA_ARGS__)
-#define log_warn(...)  log_emit(LOG_LEVEL_WARN, errno, __FILE__, __LINE__, __func__, __VA_ARGS__)
-#define log_errorx(...)                                                                            \
-	log_emit(LOG_LEVEL_ERROR, 0, __FILE__, __LINE__, __func__, __VA_ARGS__)
-#define log_error(...)                                                                             \
-	log_emit(LOG_LEVEL_ERROR, errno, __FILE__, __LINE__, __func__, __VA_ARGS__)
+#define log_debug(...)  log_emit(LOG_LEVEL_DEBUG, 0, __FILE__, __LINE__, __func__, __VA_ARGS__)
+#define log_info(...)   log_emit(LOG_LEVEL_INFO, 0, __FILE__, __LINE__, __func__, __VA_ARGS__)
+#define log_warnx(...)  log_emit(LOG_LEVEL_WARN, 0, __FILE__, __LINE__, __func__, __VA_ARGS__)
+#define log_warn(...)   log_emit(LOG_LEVEL_WARN, errno, __FILE__, __LINE__, __func__, __VA_ARGS__)
+#define log_errorx(...) log_emit(LOG_LEVEL_ERROR, 0, __FILE__, __LINE__, __func__, __VA_ARGS__)
+#define log_error(...)  log_emit(LOG_LEVEL_ERROR, errno, __FILE__, __LINE__, __func__, __VA_ARGS__)
 /* The errno variants with an explicit (positive) error number. */
 #define log_warn_errno(e, ...)                                                                     \
 	log_emit(LOG_LEVEL_WARN, (e), __FILE__, __LINE__, __func__, __VA_ARGS__)

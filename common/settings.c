@@ -26,7 +26,10 @@ static const struct conf_key rsession_keys[] = {RSESSION_CONF_KEYS(SETTINGS_KEY)
 static const struct conf_key database_keys[] = {DATABASE_CONF_KEYS(SETTINGS_KEY)};
 static const struct conf_key logging_keys[] = {LOGGING_CONF_KEYS(SETTINGS_KEY)};
 
-#define TABLE(f, k, sec) {.file = f, .keys = k, .nkeys = sizeof(k) / sizeof(k[0]), .sections = sec}
+#define TABLE(f, k, sec)                                                                           \
+	{                                                                                          \
+		.file = f, .keys = k, .nkeys = sizeof(k) / sizeof(k[0]), .sections = sec           \
+	}
 const struct conf_table rserver_conf_table = TABLE("rserver.conf", rserver_keys, false);
 const struct conf_table rsession_conf_table = TABLE("rsession.conf", rsession_keys, false);
 const struct conf_table database_conf_table = TABLE("database.conf", database_keys, false);
@@ -83,7 +86,7 @@ char *settings_path(const struct settings *s, const char *name)
 }
 
 static int load_one(struct settings *s, const struct conf_table *t, struct conf **ret,
-		    const char *program, struct diag *d)
+                    const char *program, struct diag *d)
 {
 	char *path;
 	int r;
@@ -100,7 +103,7 @@ static int load_one(struct settings *s, const struct conf_table *t, struct conf 
 }
 
 int settings_load(struct settings *s, const char *config_dir, const char *program,
-		  const char *login_defs, struct diag *d)
+                  const char *login_defs, struct diag *d)
 {
 	struct conf_value *uid_min;
 	long long v = 1000;
@@ -156,8 +159,8 @@ int settings_override(struct settings *s, const char *key, const char *value, st
 	if (!sugg)
 		sugg = conf_suggest(&rsession_conf_table, key);
 	if (sugg)
-		diag_add(d, DIAG_ERROR, "command line", 0, "unknown option '--%s' (did you mean '--%s'?)",
-			 key, sugg);
+		diag_add(d, DIAG_ERROR, "command line", 0,
+		         "unknown option '--%s' (did you mean '--%s'?)", key, sugg);
 	else
 		diag_add(d, DIAG_ERROR, "command line", 0, "unknown option '--%s'", key);
 	return -ENOENT;

@@ -13,7 +13,7 @@
 #include "conf.h"
 #include "diag.h"
 
-#define MINUTES_PER_YEAR 525600
+#define MINUTES_PER_YEAR  525600
 #define HOURS_PER_CENTURY 876000
 
 /* clang-format off */
@@ -137,10 +137,10 @@ X(LOG_MESSAGE_FORMAT, "log-message-format", CONF_ENUM, 0, 0, "pretty|json", "pre
   "Log line format", NULL)
 /* clang-format on */
 
-#define SETTINGS_ENUM_RSERVER(id, ...) RSERVER_##id,
+#define SETTINGS_ENUM_RSERVER(id, ...)  RSERVER_##id,
 #define SETTINGS_ENUM_RSESSION(id, ...) RSESSION_##id,
 #define SETTINGS_ENUM_DATABASE(id, ...) DATABASE_##id,
-#define SETTINGS_ENUM_LOGGING(id, ...) LOGGING_##id,
+#define SETTINGS_ENUM_LOGGING(id, ...)  LOGGING_##id,
 enum rserver_key { RSERVER_CONF_KEYS(SETTINGS_ENUM_RSERVER) RSERVER_NKEYS };
 enum rsession_key { RSESSION_CONF_KEYS(SETTINGS_ENUM_RSESSION) RSESSION_NKEYS };
 enum database_key { DATABASE_CONF_KEYS(SETTINGS_ENUM_DATABASE) DATABASE_NKEYS };
@@ -163,7 +163,7 @@ struct settings {
 };
 
 #define SETTINGS_DEFAULT_CONFIG_DIR "/etc/rstudio"
-#define SETTINGS_LOGIN_DEFS "/etc/login.defs"
+#define SETTINGS_LOGIN_DEFS         "/etc/login.defs"
 
 /*
  * Loads rserver.conf, rsession.conf, database.conf and logging.conf (for the
@@ -173,7 +173,7 @@ struct settings {
  * settings_free() even when d holds errors.
  */
 int settings_load(struct settings *s, const char *config_dir, const char *program,
-		  const char *login_defs, struct diag *d);
+                  const char *login_defs, struct diag *d);
 void settings_free(struct settings *s);
 
 /*

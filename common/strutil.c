@@ -12,6 +12,17 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+char *str_copy_n(const char *s, size_t n)
+{
+	char *p = malloc(n + 1);
+
+	if (!p)
+		return NULL;
+	memcpy(p, s, n);
+	p[n] = '\0';
+	return p;
+}
+
 char *str_trim(char *s)
 {
 	size_t n;
@@ -112,6 +123,12 @@ unsigned str_edit_distance(const char *a, const char *b)
 
 void line_iter_init(struct line_iter *it, const char *buf, size_t len)
 {
+	/* Editors on other systems may start a file with a UTF-8 byte order
+	 * mark; it is not part of the first line. */
+	if (len >= 3 && memcmp(buf, "\xef\xbb\xbf", 3) == 0) {
+		buf += 3;
+		len -= 3;
+	}
 	it->buf = buf;
 	it->len = len;
 	it->pos = 0;
@@ -119,7 +136,7 @@ void line_iter_init(struct line_iter *it, const char *buf, size_t len)
 }
 
 bool line_iter_next(struct line_iter *it, const char **ret_start, size_t *ret_len,
-		    bool *ret_has_nul)
+                    bool *ret_has_nul)
 {
 	const char *start, *nl;
 	size_t n;

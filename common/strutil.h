@@ -11,6 +11,10 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+/* Copies exactly n bytes of s (which need not be NUL-terminated) into a
+ * new NUL-terminated string; NULL on allocation failure. */
+char *str_copy_n(const char *s, size_t n);
+
 /* Trims ASCII whitespace at both ends, in place; returns the new start. */
 char *str_trim(char *s);
 
@@ -33,7 +37,8 @@ int str_to_double(const char *s, double min, double max, double *ret);
 /* Levenshtein distance, capped at 255 for long strings. */
 unsigned str_edit_distance(const char *a, const char *b);
 
-/* Line iterator over a buffer that may lack a final newline. */
+/* Line iterator over a buffer that may lack a final newline and may start
+ * with a UTF-8 byte order mark (skipped). */
 struct line_iter {
 	const char *buf;
 	size_t len;
@@ -49,7 +54,7 @@ void line_iter_init(struct line_iter *it, const char *buf, size_t len);
  * byte, which no configuration file may contain.
  */
 bool line_iter_next(struct line_iter *it, const char **ret_start, size_t *ret_len,
-		    bool *ret_has_nul);
+                    bool *ret_has_nul);
 
 /*
  * Reads a whole regular file of at most max bytes into a NUL-terminated

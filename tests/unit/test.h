@@ -33,8 +33,8 @@ static const char *test_current;
 #define CHECK(cond)                                                                                \
 	do {                                                                                       \
 		if (!(cond)) {                                                                     \
-			fprintf(stderr, "%s:%d: %s: check failed: %s\n", __FILE__, __LINE__,      \
-				test_current, #cond);                                              \
+			fprintf(stderr, "%s:%d: %s: check failed: %s\n", __FILE__, __LINE__,       \
+			        test_current, #cond);                                              \
 			test_current_failed = 1;                                                   \
 		}                                                                                  \
 	} while (0)
@@ -44,7 +44,7 @@ static const char *test_current;
 		long long g_ = (long long)(got), w_ = (long long)(want);                           \
 		if (g_ != w_) {                                                                    \
 			fprintf(stderr, "%s:%d: %s: %s = %lld, want %lld\n", __FILE__, __LINE__,   \
-				test_current, #got, g_, w_);                                       \
+			        test_current, #got, g_, w_);                                       \
 			test_current_failed = 1;                                                   \
 		}                                                                                  \
 	} while (0)
@@ -53,9 +53,9 @@ static const char *test_current;
 	do {                                                                                       \
 		const char *g_ = (got), *w_ = (want);                                              \
 		if (!g_ || !w_ || strcmp(g_, w_) != 0) {                                           \
-			fprintf(stderr, "%s:%d: %s: %s = \"%s\", want \"%s\"\n", __FILE__,          \
-				__LINE__, test_current, #got, g_ ? g_ : "(null)",                  \
-				w_ ? w_ : "(null)");                                               \
+			fprintf(stderr, "%s:%d: %s: %s = \"%s\", want \"%s\"\n", __FILE__,         \
+			        __LINE__, test_current, #got, g_ ? g_ : "(null)",                  \
+			        w_ ? w_ : "(null)");                                               \
 			test_current_failed = 1;                                                   \
 		}                                                                                  \
 	} while (0)
@@ -65,8 +65,8 @@ static const char *test_current;
 	do {                                                                                       \
 		const char *h_ = (haystack), *n_ = (needle);                                       \
 		if (!h_ || !strstr(h_, n_)) {                                                      \
-			fprintf(stderr, "%s:%d: %s: \"%s\" does not contain \"%s\"\n", __FILE__,    \
-				__LINE__, test_current, h_ ? h_ : "(null)", n_);                   \
+			fprintf(stderr, "%s:%d: %s: \"%s\" does not contain \"%s\"\n", __FILE__,   \
+			        __LINE__, test_current, h_ ? h_ : "(null)", n_);                   \
 			test_current_failed = 1;                                                   \
 		}                                                                                  \
 	} while (0)
