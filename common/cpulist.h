@@ -26,7 +26,6 @@ int cpulist_format(const cpu_set_t *set, char *buf, size_t size);
  * present). On failure writes "core 5 does not exist (2 online)" into err
  * and returns -ENODEV.
  */
-int cpulist_check_online(const cpu_set_t *set, const cpu_set_t *online, char *err,
-			 size_t errsize);
+int cpulist_check_online(const cpu_set_t *set, const cpu_set_t *online, char *err, size_t errsize);
 
 #endif
