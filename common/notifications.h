@@ -47,7 +47,7 @@ struct notification_list {
  * -ENOMEM. *ret is always initialised, possibly empty.
  */
 int notifications_parse(const char *file, const char *buf, size_t len,
-			struct notification_list *ret, struct diag *d);
+                        struct notification_list *ret, struct diag *d);
 
 /* Reads path; a missing file is an empty list and no problem. */
 int notifications_load(const char *path, struct notification_list *ret, struct diag *d);
@@ -63,7 +63,6 @@ bool notification_active(const struct notification *n, time_t now);
  * Local times use the process's time zone (TZ). On error writes a message
  * into err and returns -EINVAL.
  */
-int notification_time_parse(const char *text, bool is_end, time_t *ret, char *err,
-			    size_t errsize);
+int notification_time_parse(const char *text, bool is_end, time_t *ret, char *err, size_t errsize);
 
 #endif
