@@ -119,15 +119,28 @@ static bool enum_has(const char *choices, const char *v)
 	return false;
 }
 
+/* Describes a malformed (-EINVAL) or out-of-range number with its bounds. */
+static int number_error(const struct conf_key *k, const char *text, int r, const char *what,
+                        char *err, size_t errsize)
+{
+	char lo[32], hi[32];
+
+	format_number(k->min, lo, sizeof(lo));
+	format_number(k->max, hi, sizeof(hi));
+	if (r == -EINVAL)
+		snprintf(err, errsize, "%s: '%s' is not %s (allowed %s..%s)", k->name, text, what,
+		         lo, hi);
+	else
+		snprintf(err, errsize, "%s: %s is out of range (allowed %s..%s)", k->name, text, lo,
+		         hi);
+	return r;
+}
+
 int conf_value_parse(const struct conf_key *k, const char *text, union conf_val *ret, char *err,
                      size_t errsize)
 {
 	union conf_val v = {0};
-	char lo[32], hi[32];
 	int r;
-
-	format_number(k->min, lo, sizeof(lo));
-	format_number(k->max, hi, sizeof(hi));
 
 	switch (k->type) {
 	case CONF_BOOL:
@@ -140,16 +153,8 @@ int conf_value_parse(const struct conf_key *k, const char *text, union conf_val 
 		break;
 	case CONF_INT:
 		r = str_to_llong(text, (long long)k->min, (long long)k->max, &v.i);
-		if (r == -EINVAL) {
-			snprintf(err, errsize, "%s: '%s' is not a whole number (allowed %s..%s)",
-			         k->name, text, lo, hi);
-			return r;
-		}
-		if (r < 0) {
-			snprintf(err, errsize, "%s: %s is out of range (allowed %s..%s)", k->name,
-			         text, lo, hi);
-			return r;
-		}
+		if (r < 0)
+			return number_error(k, text, r, "a whole number", err, errsize);
 		break;
 	case CONF_DECIMAL:
 		/* Six decimal places are finer than any timeout needs, and with
@@ -161,16 +166,8 @@ int conf_value_parse(const struct conf_key *k, const char *text, union conf_val 
 			return -EINVAL;
 		}
 		r = str_to_double(text, k->min, k->max, &v.d);
-		if (r == -EINVAL) {
-			snprintf(err, errsize, "%s: '%s' is not a number (allowed %s..%s)", k->name,
-			         text, lo, hi);
-			return r;
-		}
-		if (r < 0) {
-			snprintf(err, errsize, "%s: %s is out of range (allowed %s..%s)", k->name,
-			         text, lo, hi);
-			return r;
-		}
+		if (r < 0)
+			return number_error(k, text, r, "a number", err, errsize);
 		break;
 	case CONF_STRING:
 	case CONF_NAME:
