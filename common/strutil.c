@@ -211,3 +211,65 @@ out:
 	close(fd);
 	return r;
 }
+
+/* Length of the valid UTF-8 sequence starting at s (at most n bytes
+ * available): 1-4, 0 if invalid (or NUL), -1 if valid so far but cut short. */
+static int utf8_sequence(const unsigned char *s, size_t n)
+{
+	unsigned char c = s[0];
+	int len;
+	unsigned cp;
+
+	if (c == 0)
+		return 0; /* a NUL has no place in console text */
+	if (c < 0x80)
+		return 1;
+	if (c >= 0xc2 && c <= 0xdf) {
+		len = 2;
+		cp = c & 0x1f;
+	} else if (c >= 0xe0 && c <= 0xef) {
+		len = 3;
+		cp = c & 0x0f;
+	} else if (c >= 0xf0 && c <= 0xf4) {
+		len = 4;
+		cp = c & 0x07;
+	} else {
+		return 0;
+	}
+	for (int i = 1; i < len; i++) {
+		if ((size_t)i >= n)
+			return -1;
+		if ((s[i] & 0xc0) != 0x80)
+			return 0;
+		cp = cp << 6 | (s[i] & 0x3f);
+	}
+	/* Overlong forms, surrogates and code points past U+10FFFF. */
+	if ((len == 3 && cp < 0x800) || (len == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
+	    (cp >= 0xd800 && cp <= 0xdfff))
+		return 0;
+	return len;
+}
+
+size_t utf8_sanitize(const char *in, size_t len, char *out, size_t *ret_pending)
+{
+	const unsigned char *s = (const unsigned char *)in;
+	size_t i = 0, o = 0;
+
+	*ret_pending = 0;
+	while (i < len) {
+		int k = utf8_sequence(s + i, len - i);
+		if (k > 0) {
+			memcpy(out + o, s + i, (size_t)k);
+			o += (size_t)k;
+			i += (size_t)k;
+		} else if (k < 0) {
+			*ret_pending = len - i;
+			break;
+		} else {
+			memcpy(out + o, "\xef\xbf\xbd", 3);
+			o += 3;
+			i++;
+		}
+	}
+	return o;
+}

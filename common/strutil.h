@@ -37,6 +37,15 @@ int str_to_double(const char *s, double min, double max, double *ret);
 /* Levenshtein distance, capped at 255 for long strings. */
 unsigned str_edit_distance(const char *a, const char *b);
 
+/*
+ * Makes bytes valid UTF-8 for JSON: every invalid byte becomes U+FFFD. An
+ * incomplete sequence at the very end is not replaced but left out, and its
+ * length returned in *ret_pending, so that a stream cut between writes can
+ * prepend it to the next piece. out must hold 3 * len bytes; returns the
+ * number of bytes written.
+ */
+size_t utf8_sanitize(const char *in, size_t len, char *out, size_t *ret_pending);
+
 /* Line iterator over a buffer that may lack a final newline and may start
  * with a UTF-8 byte order mark (skipped). */
 struct line_iter {

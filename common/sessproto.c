@@ -1,0 +1,301 @@
+/*
+ * The rserver <-> rsession protocol; see sessproto.h.
+ *
+ * Each message type lists its fields with their JSON types and whether they
+ * are required; decoding walks the table, so adding a field is one line and
+ * no type can be decoded loosely by accident.
+ */
+#include "sessproto.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* JSON types a field may have; JSON_TRUE stands for "a boolean". */
+struct field {
+	const char *key;
+	json_type type;
+	bool required;
+};
+
+struct message_spec {
+	const char *name;
+	enum sessproto_dir dir;
+	struct field fields[10];
+};
+
+#define F(k, t, req)                                                                               \
+	{                                                                                          \
+		k, t, req                                                                          \
+	}
+static const struct message_spec specs[SP_NTYPES] = {
+    [SP_INPUT] = {"input", SESSPROTO_TO_SESSION, {F("text", JSON_STRING, true)}},
+    [SP_INTERRUPT] = {"interrupt", SESSPROTO_TO_SESSION, {{0}}},
+    [SP_STATUS] = {"status", SESSPROTO_TO_SESSION, {{0}}},
+    [SP_SUSPEND] = {"suspend", SESSPROTO_TO_SESSION, {F("force", JSON_TRUE, false)}},
+    [SP_QUIT] = {"quit", SESSPROTO_TO_SESSION, {F("save", JSON_STRING, false)}},
+    [SP_HISTORY] = {"history", SESSPROTO_TO_SESSION, {{0}}},
+
+    [SP_HELLO] = {"hello",
+                  SESSPROTO_TO_CLIENT,
+                  {F("version", JSON_INTEGER, true), F("pid", JSON_INTEGER, true),
+                   F("session_id", JSON_STRING, true), F("r_version", JSON_STRING, true)}},
+    [SP_OUTPUT] = {"output",
+                   SESSPROTO_TO_CLIENT,
+                   {F("stream", JSON_STRING, true), F("text", JSON_STRING, true)}},
+    [SP_PROMPT] = {"prompt", SESSPROTO_TO_CLIENT, {F("prompt", JSON_STRING, true)}},
+    [SP_BUSY] = {"busy", SESSPROTO_TO_CLIENT, {{0}}},
+    [SP_STATE] = {"state",
+                  SESSPROTO_TO_CLIENT,
+                  {F("state", JSON_STRING, true), F("detail", JSON_STRING, false)}},
+    [SP_ERROR] = {"error", SESSPROTO_TO_CLIENT, {F("message", JSON_STRING, true)}},
+    [SP_STATUS_REPLY] = {"status",
+                         SESSPROTO_TO_CLIENT,
+                         {F("busy", JSON_TRUE, true), F("prompt", JSON_STRING, true),
+                          F("prompt_kind", JSON_STRING, true), F("last_input", JSON_STRING, true),
+                          F("pid", JSON_INTEGER, true), F("r_version", JSON_STRING, true),
+                          F("rss_bytes", JSON_INTEGER, true), F("session_id", JSON_STRING, true),
+                          F("clients", JSON_INTEGER, true)}},
+    [SP_RESULT] = {"result",
+                   SESSPROTO_TO_CLIENT,
+                   {F("request", JSON_STRING, true), F("ok", JSON_TRUE, true),
+                    F("error", JSON_STRING, false)}},
+    [SP_HISTORY_REPLY] = {"history", SESSPROTO_TO_CLIENT, {F("lines", JSON_ARRAY, true)}},
+};
+#undef F
+
+const char *sessproto_type_name(enum sessproto_type t)
+{
+	return t < SP_NTYPES ? specs[t].name : "?";
+}
+
+static bool type_matches(const json_t *v, json_type want)
+{
+	if (want == JSON_TRUE)
+		return json_is_boolean(v);
+	return json_typeof(v) == want;
+}
+
+static const char *json_type_word(json_type t)
+{
+	switch (t) {
+	case JSON_STRING:
+		return "a string";
+	case JSON_INTEGER:
+		return "an integer";
+	case JSON_ARRAY:
+		return "an array";
+	case JSON_TRUE:
+		return "a boolean";
+	default:
+		return "a value";
+	}
+}
+
+/* Checks obj against spec: required fields present, every field known and
+ * of its type. */
+static bool fields_valid(const struct message_spec *spec, json_t *obj, char *err, size_t errsize)
+{
+	const char *key;
+	json_t *v;
+
+	json_object_foreach(obj, key, v)
+	{
+		const struct field *f = NULL;
+
+		if (strcmp(key, "type") == 0)
+			continue;
+		for (size_t i = 0; spec->fields[i].key; i++)
+			if (strcmp(spec->fields[i].key, key) == 0)
+				f = &spec->fields[i];
+		if (!f) {
+			snprintf(err, errsize, "'%s' message has no field '%.64s'", spec->name,
+			         key);
+			return false;
+		}
+		if (!type_matches(v, f->type)) {
+			snprintf(err, errsize, "'%s' field '%s' must be %s", spec->name, key,
+			         json_type_word(f->type));
+			return false;
+		}
+	}
+	for (size_t i = 0; spec->fields[i].key; i++) {
+		if (spec->fields[i].required && !json_object_get(obj, spec->fields[i].key)) {
+			snprintf(err, errsize, "'%s' message lacks field '%s'", spec->name,
+			         spec->fields[i].key);
+			return false;
+		}
+	}
+	return true;
+}
+
+int sessproto_decode(const char *json, size_t len, enum sessproto_dir dir,
+                     struct sessproto_msg *ret, char *err, size_t errsize)
+{
+	struct sessproto_msg m = {0};
+	json_error_t jerr;
+	const char *tname;
+	json_t *t;
+	int i;
+
+	/* JSON_REJECT_DUPLICATES: two "text" fields must not be resolved by
+	 * whichever parser a peer happens to use. NUL bytes are refused by
+	 * default (no JSON_ALLOW_NUL). */
+	m.json = json_loadb(json, len, JSON_REJECT_DUPLICATES, &jerr);
+	if (!m.json) {
+		snprintf(err, errsize, "malformed JSON at byte %d: %s", jerr.position, jerr.text);
+		return -EBADMSG;
+	}
+	if (!json_is_object(m.json)) {
+		snprintf(err, errsize, "message is not a JSON object");
+		goto bad;
+	}
+	t = json_object_get(m.json, "type");
+	if (!json_is_string(t)) {
+		snprintf(err, errsize, "message has no string 'type'");
+		goto bad;
+	}
+	tname = json_string_value(t);
+	for (i = 0; i < SP_NTYPES; i++)
+		if (specs[i].dir == dir && strcmp(specs[i].name, tname) == 0)
+			break;
+	if (i == SP_NTYPES) {
+		snprintf(err, errsize, "unknown message type '%.64s'", tname);
+		goto bad;
+	}
+	m.type = (enum sessproto_type)i;
+	if (!fields_valid(&specs[i], m.json, err, errsize))
+		goto bad;
+
+	switch (m.type) {
+	case SP_INPUT:
+	case SP_OUTPUT: {
+		json_t *text = json_object_get(m.json, "text");
+		m.text = json_string_value(text);
+		m.text_len = json_string_length(text);
+		break;
+	}
+	case SP_SUSPEND:
+		m.force = json_is_true(json_object_get(m.json, "force"));
+		break;
+	case SP_QUIT: {
+		json_t *save = json_object_get(m.json, "save");
+		m.save = save ? json_string_value(save) : "default";
+		if (strcmp(m.save, "default") && strcmp(m.save, "yes") && strcmp(m.save, "no")) {
+			snprintf(err, errsize, "'quit' field 'save' must be default, yes or no");
+			goto bad;
+		}
+		break;
+	}
+	default:
+		break;
+	}
+	*ret = m;
+	return 0;
+bad:
+	json_decref(m.json);
+	return -EBADMSG;
+}
+
+void sessproto_msg_free(struct sessproto_msg *m)
+{
+	if (!m)
+		return;
+	json_decref(m->json);
+	memset(m, 0, sizeof(*m));
+}
+
+int sessproto_encode(const json_t *obj, char **ret_buf, size_t *ret_len)
+{
+	size_t n = json_dumpb(obj, NULL, 0, JSON_COMPACT);
+	char *buf;
+
+	if (n == 0)
+		return -EINVAL;
+	if (n + 2 > SESSPROTO_MAX_FRAME)
+		return -EMSGSIZE;
+	buf = malloc(SESSPROTO_HEADER + n);
+	if (!buf)
+		return -ENOMEM;
+	if (json_dumpb(obj, buf + SESSPROTO_HEADER, n, JSON_COMPACT) != n) {
+		free(buf);
+		return -EINVAL;
+	}
+	uint32_t len = (uint32_t)(n + 2);
+	buf[0] = (char)(len >> 24);
+	buf[1] = (char)(len >> 16);
+	buf[2] = (char)(len >> 8);
+	buf[3] = (char)len;
+	buf[4] = (char)(SESSPROTO_VERSION >> 8);
+	buf[5] = (char)(SESSPROTO_VERSION & 0xff);
+	*ret_buf = buf;
+	*ret_len = SESSPROTO_HEADER + n;
+	return 0;
+}
+
+void frame_reader_init(struct frame_reader *r)
+{
+	memset(r, 0, sizeof(*r));
+}
+
+void frame_reader_free(struct frame_reader *r)
+{
+	if (!r)
+		return;
+	free(r->buf);
+	memset(r, 0, sizeof(*r));
+}
+
+int frame_reader_push(struct frame_reader *r, const void *data, size_t len)
+{
+	/* Drop what has been returned already before growing. */
+	if (r->consumed) {
+		memmove(r->buf, r->buf + r->consumed, r->len - r->consumed);
+		r->len -= r->consumed;
+		r->consumed = 0;
+	}
+	if (r->len + len > r->cap) {
+		size_t ncap = r->cap ? r->cap : 4096;
+		char *nb;
+		while (ncap < r->len + len)
+			ncap *= 2;
+		nb = realloc(r->buf, ncap);
+		if (!nb)
+			return -ENOMEM;
+		r->buf = nb;
+		r->cap = ncap;
+	}
+	memcpy(r->buf + r->len, data, len);
+	r->len += len;
+	return 0;
+}
+
+int frame_reader_next(struct frame_reader *r, const char **ret_json, size_t *ret_len)
+{
+	const unsigned char *p = (const unsigned char *)r->buf + r->consumed;
+	size_t avail = r->len - r->consumed;
+	uint32_t len;
+	unsigned version;
+
+	if (avail < 4)
+		return 0;
+	len = (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+	/* Checked before waiting for the body: a peer announcing 4 GiB must
+	 * not make us buffer it. */
+	if (len > SESSPROTO_MAX_FRAME)
+		return -EMSGSIZE;
+	if (len < 2)
+		return -EPROTO;
+	if (avail < 6)
+		return 0;
+	version = (unsigned)p[4] << 8 | p[5];
+	if (version != SESSPROTO_VERSION)
+		return -EPROTO;
+	if (avail < 4 + (size_t)len)
+		return 0;
+	*ret_json = (const char *)p + SESSPROTO_HEADER;
+	*ret_len = len - 2;
+	r->consumed += 4 + (size_t)len;
+	return 1;
+}

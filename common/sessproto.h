@@ -1,0 +1,124 @@
+/*
+ * The rserver <-> rsession protocol: one header for the frame format, the
+ * message types, their fields and the limits.
+ *
+ * A frame on the session's unix socket is
+ *
+ *   u32 length (big-endian, of everything after these 4 bytes)
+ *   u16 version (big-endian, SESSPROTO_VERSION)
+ *   a JSON object, UTF-8
+ *
+ * The JSON is the console protocol of SPEC.md ("Console WebSocket"), which
+ * the network process relays to browsers unchanged, plus control messages
+ * only rserver sends (status, suspend, quit, history). Decoding is strict:
+ * a wrong version, an oversized frame, malformed JSON, an unknown type, a
+ * missing or mistyped field, or a field the type does not have is an error,
+ * and the peer that sent it is dropped.
+ */
+#ifndef RSERVER_SESSPROTO_H
+#define RSERVER_SESSPROTO_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define SESSPROTO_VERSION   1
+#define SESSPROTO_HEADER    6                 /* length + version */
+#define SESSPROTO_MAX_FRAME (4 * 1024 * 1024) /* bytes after the length */
+/* Output text is cut into pieces of at most this many bytes per frame, so
+ * that escaping (at most 6 bytes per byte) stays under SESSPROTO_MAX_FRAME. */
+#define SESSPROTO_MAX_TEXT (512 * 1024)
+
+/*
+ * rsession's exit codes, read by rsession-launcher and rserver. q(status=N)
+ * exits with N as in plain R, so these sit above the range R code uses.
+ */
+#define RSESSION_EXIT_OK              0  /* q() */
+#define RSESSION_EXIT_FAILURE         1  /* could not start: arguments, socket, R */
+#define RSESSION_EXIT_SUSPENDED       90 /* suspended to disk */
+#define RSESSION_EXIT_FORCE_SUSPENDED 91 /* force-suspended: close the PAM session */
+#define RSESSION_EXIT_TERMINATED      92 /* SIGTERM: clients told, nothing saved */
+
+/* Who sends a message: the decoder accepts only the other side's types. */
+enum sessproto_dir {
+	SESSPROTO_TO_SESSION, /* from rserver (or a test client) */
+	SESSPROTO_TO_CLIENT,  /* from rsession */
+};
+
+enum sessproto_type {
+	/* to the session */
+	SP_INPUT,     /* {"text": string}: console input, may hold several lines */
+	SP_INTERRUPT, /* {}: interrupt R if busy; cancel a "+" or readline prompt */
+	SP_STATUS,    /* {}: answered by a "status" message */
+	SP_SUSPEND,   /* {"force": bool}: answered by "result"; on success the
+	               * session exits with RSESSION_EXIT_SUSPENDED (or _FORCED) */
+	SP_QUIT,      /* {"save": "default"|"yes"|"no"}: answered by "result",
+	               * then the session quits as q() would */
+	SP_HISTORY,   /* {}: answered by a "history" message */
+
+	/* to the client */
+	SP_HELLO,         /* {"version", "pid", "session_id", "r_version"} first */
+	SP_OUTPUT,        /* {"stream": "stdout"|"stderr", "text"} */
+	SP_PROMPT,        /* {"prompt": string}: R waits for input */
+	SP_BUSY,          /* {}: input started running */
+	SP_STATE,         /* {"state", "detail"?} */
+	SP_ERROR,         /* {"message"} */
+	SP_STATUS_REPLY,  /* "status": {"busy", "prompt", "prompt_kind",
+	                   * "last_input", "pid", "r_version", "rss_bytes",
+	                   * "session_id", "clients"} */
+	SP_RESULT,        /* {"request", "ok", "error"?} */
+	SP_HISTORY_REPLY, /* "history": {"lines": [string]} */
+
+	SP_NTYPES
+};
+
+/* A decoded message. json owns everything; the typed fields borrow from it. */
+struct sessproto_msg {
+	enum sessproto_type type;
+	json_t *json;
+	const char *text; /* SP_INPUT, SP_OUTPUT */
+	size_t text_len;
+	bool force;       /* SP_SUSPEND */
+	const char *save; /* SP_QUIT */
+};
+
+/* The wire name of a type ("input", "status", ...). */
+const char *sessproto_type_name(enum sessproto_type t);
+
+/*
+ * Decodes one frame's JSON payload (after the header). On error writes the
+ * reason into err and returns -EBADMSG (or -ENOMEM).
+ */
+int sessproto_decode(const char *json, size_t len, enum sessproto_dir dir,
+                     struct sessproto_msg *ret, char *err, size_t errsize);
+void sessproto_msg_free(struct sessproto_msg *m);
+
+/*
+ * Encodes obj (which must carry a valid "type") as a whole frame, header
+ * included, into a malloc'd buffer. -EMSGSIZE if it would exceed the limit.
+ */
+int sessproto_encode(const json_t *obj, char **ret_buf, size_t *ret_len);
+
+/* Accumulates bytes from a stream socket and cuts them into frames. */
+struct frame_reader {
+	char *buf;
+	size_t len;
+	size_t cap;
+	size_t consumed; /* bytes of buf already returned as frames */
+};
+
+void frame_reader_init(struct frame_reader *r);
+void frame_reader_free(struct frame_reader *r);
+
+/* Appends received bytes. -ENOMEM only. */
+int frame_reader_push(struct frame_reader *r, const void *data, size_t len);
+
+/*
+ * Returns 1 and the next frame's JSON payload (valid until the next call),
+ * 0 when more bytes are needed, -EMSGSIZE for a frame over the limit,
+ * -EPROTO for a version other than SESSPROTO_VERSION.
+ */
+int frame_reader_next(struct frame_reader *r, const char **ret_json, size_t *ret_len);
+
+#endif
