@@ -1,0 +1,189 @@
+/*
+ * Unit tests for the rserver <-> rsession protocol (common/sessproto.c)
+ * and utf8_sanitize (common/strutil.c).
+ */
+#include <errno.h>
+#include <stdlib.h>
+
+#include "sessproto.h"
+#include "strutil.h"
+#include "test.h"
+
+static int decode(const char *json, enum sessproto_dir dir, struct sessproto_msg *m, char *err)
+{
+	return sessproto_decode(json, strlen(json), dir, m, err, 256);
+}
+
+TEST(requests)
+{
+	struct sessproto_msg m;
+	char err[256];
+
+	CHECK_INT(decode("{\"type\":\"input\",\"text\":\"1+1\\n\"}", SESSPROTO_TO_SESSION, &m, err),
+		  0);
+	CHECK_INT(m.type, SP_INPUT);
+	CHECK_STR(m.text, "1+1\n");
+	CHECK_INT(m.text_len, 4);
+	sessproto_msg_free(&m);
+
+	CHECK_INT(decode("{\"type\":\"suspend\",\"force\":true}", SESSPROTO_TO_SESSION, &m, err),
+		  0);
+	CHECK(m.force);
+	sessproto_msg_free(&m);
+	CHECK_INT(decode("{\"type\":\"suspend\"}", SESSPROTO_TO_SESSION, &m, err), 0);
+	CHECK(!m.force);
+	sessproto_msg_free(&m);
+
+	CHECK_INT(decode("{\"type\":\"quit\"}", SESSPROTO_TO_SESSION, &m, err), 0);
+	CHECK_STR(m.save, "default");
+	sessproto_msg_free(&m);
+	CHECK_INT(decode("{\"type\":\"quit\",\"save\":\"no\"}", SESSPROTO_TO_SESSION, &m, err), 0);
+	CHECK_STR(m.save, "no");
+	sessproto_msg_free(&m);
+}
+
+TEST(strict)
+{
+	static const struct {
+		const char *json;
+		enum sessproto_dir dir;
+		const char *err;
+	} bad[] = {
+		{"{\"type\":\"launch\"}", SESSPROTO_TO_SESSION, "unknown message type 'launch'"},
+		{"{\"type\":\"output\",\"stream\":\"stdout\",\"text\":\"x\"}", SESSPROTO_TO_SESSION,
+		 "unknown message type 'output'"},
+		{"{\"type\":\"input\"}", SESSPROTO_TO_SESSION, "'input' message lacks field 'text'"},
+		{"{\"type\":\"input\",\"text\":5}", SESSPROTO_TO_SESSION,
+		 "'input' field 'text' must be a string"},
+		{"{\"type\":\"input\",\"text\":\"x\",\"extra\":1}", SESSPROTO_TO_SESSION,
+		 "'input' message has no field 'extra'"},
+		{"{\"type\":\"input\",\"text\":\"a\",\"text\":\"b\"}", SESSPROTO_TO_SESSION,
+		 "malformed JSON"},
+		{"{\"type\":\"input\",\"text\":\"a\\u0000b\"}", SESSPROTO_TO_SESSION, "malformed JSON"},
+		{"{\"type\":\"suspend\",\"force\":1}", SESSPROTO_TO_SESSION,
+		 "'suspend' field 'force' must be a boolean"},
+		{"{\"type\":\"quit\",\"save\":\"maybe\"}", SESSPROTO_TO_SESSION,
+		 "'quit' field 'save' must be default, yes or no"},
+		{"[1,2]", SESSPROTO_TO_SESSION, "message is not a JSON object"},
+		{"{\"text\":\"x\"}", SESSPROTO_TO_SESSION, "message has no string 'type'"},
+		{"{\"type\":", SESSPROTO_TO_SESSION, "malformed JSON"},
+		{"{\"type\":\"state\"}", SESSPROTO_TO_CLIENT, "'state' message lacks field 'state'"},
+	};
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		struct sessproto_msg m;
+		char err[256] = "";
+		CHECK_INT(decode(bad[i].json, bad[i].dir, &m, err), -EBADMSG);
+		CHECK_CONTAINS(err, bad[i].err);
+	}
+}
+
+TEST(replies)
+{
+	struct sessproto_msg m;
+	char err[256];
+
+	CHECK_INT(decode("{\"type\":\"output\",\"stream\":\"stderr\",\"text\":\"e\"}",
+			 SESSPROTO_TO_CLIENT, &m, err),
+		  0);
+	CHECK_INT(m.type, SP_OUTPUT);
+	CHECK_STR(m.text, "e");
+	sessproto_msg_free(&m);
+	CHECK_INT(decode("{\"type\":\"status\",\"busy\":false,\"prompt\":\"> \",\"prompt_kind\":"
+			 "\"toplevel\",\"last_input\":\"2026-01-01T00:00:00Z\",\"pid\":1,"
+			 "\"r_version\":\"4.2.2\",\"rss_bytes\":5,\"session_id\":\"a\","
+			 "\"clients\":1}",
+			 SESSPROTO_TO_CLIENT, &m, err),
+		  0);
+	CHECK_INT(m.type, SP_STATUS_REPLY);
+	sessproto_msg_free(&m);
+	CHECK_INT(decode("{\"type\":\"status\"}", SESSPROTO_TO_SESSION, &m, err), 0);
+	CHECK_INT(m.type, SP_STATUS);
+	sessproto_msg_free(&m);
+}
+
+TEST(frames)
+{
+	json_t *o = json_pack("{s:s, s:s}", "type", "input", "text", "1+1\n");
+	struct frame_reader rd;
+	const char *json;
+	char *buf;
+	size_t len, jlen;
+
+	CHECK_INT(sessproto_encode(o, &buf, &len), 0);
+	json_decref(o);
+	CHECK_INT(buf[4], 0);
+	CHECK_INT(buf[5], SESSPROTO_VERSION);
+	frame_reader_init(&rd);
+	/* Byte by byte: a frame is returned only when complete. */
+	for (size_t i = 0; i < len - 1; i++) {
+		CHECK_INT(frame_reader_push(&rd, buf + i, 1), 0);
+		CHECK_INT(frame_reader_next(&rd, &json, &jlen), 0);
+	}
+	CHECK_INT(frame_reader_push(&rd, buf + len - 1, 1), 0);
+	/* Two frames back to back. */
+	CHECK_INT(frame_reader_push(&rd, buf, len), 0);
+	CHECK_INT(frame_reader_next(&rd, &json, &jlen), 1);
+	CHECK_INT(jlen, len - SESSPROTO_HEADER);
+	CHECK_INT(frame_reader_next(&rd, &json, &jlen), 1);
+	CHECK(memcmp(json, "{\"type\":\"input\"", 15) == 0);
+	CHECK_INT(frame_reader_next(&rd, &json, &jlen), 0);
+	frame_reader_free(&rd);
+
+	/* A wrong version and an oversized length fail before the body. */
+	frame_reader_init(&rd);
+	buf[5] = 2;
+	frame_reader_push(&rd, buf, 6);
+	CHECK_INT(frame_reader_next(&rd, &json, &jlen), -EPROTO);
+	frame_reader_free(&rd);
+	frame_reader_init(&rd);
+	frame_reader_push(&rd, "\x7f\xff\xff\xff", 4);
+	CHECK_INT(frame_reader_next(&rd, &json, &jlen), -EMSGSIZE);
+	frame_reader_free(&rd);
+	frame_reader_init(&rd);
+	frame_reader_push(&rd, "\x00\x00\x00\x01", 4);
+	CHECK_INT(frame_reader_next(&rd, &json, &jlen), -EPROTO);
+	frame_reader_free(&rd);
+	free(buf);
+
+	/* Encoding refuses what the peer would refuse. */
+	char *big = malloc(SESSPROTO_MAX_FRAME + 1);
+	memset(big, 'a', SESSPROTO_MAX_FRAME);
+	big[SESSPROTO_MAX_FRAME] = '\0';
+	o = json_pack("{s:s, s:s}", "type", "input", "text", big);
+	CHECK_INT(sessproto_encode(o, &buf, &len), -EMSGSIZE);
+	json_decref(o);
+	free(big);
+}
+
+TEST(utf8)
+{
+	char out[64];
+	size_t n, pending;
+
+	n = utf8_sanitize("h\xc3\xa9llo", 6, out, &pending);
+	CHECK(n == 6 && memcmp(out, "h\xc3\xa9llo", 6) == 0 && pending == 0);
+	/* Invalid bytes become U+FFFD. */
+	n = utf8_sanitize("a\xffz", 3, out, &pending);
+	CHECK(n == 5 && memcmp(out, "a\xef\xbf\xbdz", 5) == 0);
+	/* Overlong, surrogate, NUL. */
+	n = utf8_sanitize("\xc0\xaf", 2, out, &pending);
+	CHECK(n == 6 && pending == 0);
+	n = utf8_sanitize("\xed\xa0\x80", 3, out, &pending);
+	CHECK(n == 9);
+	n = utf8_sanitize("a\0b", 3, out, &pending);
+	CHECK(n == 5 && memcmp(out, "a\xef\xbf\xbd" "b", 5) == 0);
+	/* A character cut at the end is held back, not replaced. */
+	n = utf8_sanitize("ab\xe2\x82", 4, out, &pending);
+	CHECK(n == 2 && pending == 2);
+}
+
+int main(void)
+{
+	RUN(requests);
+	RUN(strict);
+	RUN(replies);
+	RUN(frames);
+	RUN(utf8);
+	return test_summary();
+}
