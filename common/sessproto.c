@@ -273,13 +273,14 @@ int frame_reader_push(struct frame_reader *r, const void *data, size_t len)
 
 int frame_reader_next(struct frame_reader *r, const char **ret_json, size_t *ret_len)
 {
-	const unsigned char *p = (const unsigned char *)r->buf + r->consumed;
+	const unsigned char *p;
 	size_t avail = r->len - r->consumed;
 	uint32_t len;
 	unsigned version;
 
 	if (avail < 4)
-		return 0;
+		return 0; /* also before any data: buf may still be NULL */
+	p = (const unsigned char *)r->buf + r->consumed;
 	len = (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
 	/* Checked before waiting for the body: a peer announcing 4 GiB must
 	 * not make us buffer it. */

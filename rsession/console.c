@@ -200,6 +200,7 @@ int console_queue_input(const char *text, size_t len)
 		l->text[n + 1] = '\0';
 		l->len = n + 1;
 		l->next = NULL;
+		l->continued = false;
 		if (console.in_tail)
 			console.in_tail->next = l;
 		else
@@ -211,14 +212,14 @@ int console_queue_input(const char *text, size_t len)
 	return 0;
 }
 
-/* Puts a line at the front of the queue (the rest of a long line, or "Q"
- * to leave the debugger). */
+/* Puts the rest of a line longer than R's buffer at the front of the queue. */
 static int queue_front(const char *text, size_t len)
 {
 	struct input_line *l = malloc(sizeof(*l) + len + 1);
 
 	if (!l)
 		return -ENOMEM;
+	l->continued = true;
 	memcpy(l->text, text, len);
 	l->text[len] = '\0';
 	l->len = len;
@@ -330,6 +331,7 @@ static void run_toplevel_job(void)
 	console.job = JOB_NONE;
 	pthread_mutex_unlock(&console.lock);
 
+	R_interrupts_pending = 0; /* stale, as in read_console() */
 	if (job == JOB_SUSPEND)
 		suspend_run(false, client);
 	else if (job == JOB_QUIT)
@@ -345,6 +347,10 @@ static int read_console(const char *prompt, unsigned char *buf, int len, int add
 	pthread_mutex_lock(&console.lock);
 	console.busy = false;
 	console.kind = kind;
+	/* R yielded: the command a forced suspend was interrupting is over,
+	 * and whatever runs next (such as "Q" to leave the debugger) must not
+	 * be interrupted. */
+	console.force_interrupting = false;
 	snprintf(console.prompt, sizeof(console.prompt), "%s", prompt);
 
 	if (kind == PROMPT_TOPLEVEL &&
@@ -356,8 +362,12 @@ static int read_console(const char *prompt, unsigned char *buf, int len, int add
 		}
 		console_push_state(STATE_RUNNING, NULL);
 	}
-	console_push_event(EV_PROMPT, 0, NULL, true, prompt);
-	console_wake();
+	/* R asking for the rest of a long line is not a prompt anyone sees. */
+	bool reading_rest = console.in_head && console.in_head->continued;
+	if (!reading_rest) {
+		console_push_event(EV_PROMPT, 0, NULL, true, prompt);
+		console_wake();
+	}
 
 	for (;;) {
 		if (console.force_pending) {
@@ -365,6 +375,9 @@ static int read_console(const char *prompt, unsigned char *buf, int len, int add
 				uint64_t client = console.force_client;
 				console.force_pending = false;
 				pthread_mutex_unlock(&console.lock);
+				/* An interrupt that landed as R yielded is stale
+				 * and must not abort the save. */
+				R_interrupts_pending = 0;
 				suspend_run(true, client);
 				pthread_mutex_lock(&console.lock);
 				continue;
@@ -414,23 +427,33 @@ static int read_console(const char *prompt, unsigned char *buf, int len, int add
 	}
 	memcpy(buf, line->text, n);
 	buf[n] = '\0';
-	if (addhistory && n == line->len)
+	/* History records whole lines, once, when their first piece goes. */
+	if (addhistory && !line->continued)
 		console_add_history(line->text, line->len - 1);
-
-	console.busy = true;
+	/* No longer at a prompt: nothing may be started at this one. */
 	console.kind = PROMPT_NONE;
+	pthread_mutex_unlock(&console.lock);
+
+	/* R code of our own runs before anyone can see R busy, so that an
+	 * interrupt can only ever reach the user's command. */
+	if (kind == PROMPT_TOPLEVEL && !line->continued)
+		apply_cpu_limit();
+
+	pthread_mutex_lock(&console.lock);
+	/* An interrupt meant for the previous command may have landed as it
+	 * finished; it must not abort this one. Cleared under the lock before
+	 * busy is set: the I/O thread only interrupts after seeing busy, so
+	 * every later SIGINT is meant for this command. */
+	R_interrupts_pending = console.interrupt_requested ? 1 : 0;
+	console.interrupt_requested = false;
+	console.busy = true;
 	clock_gettime(CLOCK_REALTIME, &console.last_input);
 	clock_gettime(CLOCK_MONOTONIC, &console.busy_since);
-	console_push_event(EV_BUSY, 0, NULL, true, NULL);
+	if (!line->continued)
+		console_push_event(EV_BUSY, 0, NULL, true, NULL);
 	pthread_mutex_unlock(&console.lock);
 	console_wake();
 	free(line);
-
-	/* An interrupt meant for the previous command may have landed just as
-	 * it finished; it must not abort this one. */
-	R_interrupts_pending = 0;
-	if (kind == PROMPT_TOPLEVEL)
-		apply_cpu_limit();
 	return 1;
 }
 

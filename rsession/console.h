@@ -73,6 +73,7 @@ enum job {
 
 struct input_line {
 	struct input_line *next;
+	bool continued; /* the rest of a line longer than R's input buffer */
 	size_t len;
 	char text[]; /* ends with "\n" */
 };
@@ -91,6 +92,10 @@ struct console {
 	struct timespec last_input; /* CLOCK_REALTIME */
 	struct timespec busy_since; /* CLOCK_MONOTONIC */
 
+	/* An interrupt that arrived after R took a line but before it was
+	 * marked busy: the line is interrupted as soon as it starts. */
+	bool interrupt_requested;
+
 	/* Queued console input, in arrival order. */
 	struct input_line *in_head, *in_tail;
 	size_t in_count;
@@ -103,6 +108,7 @@ struct console {
 	/* A forced suspend in progress: R is being brought to the top level
 	 * (interrupt, cancel, leaving the debugger) and then suspends. */
 	bool force_pending;
+	bool force_interrupting; /* R was busy: keep interrupting until it yields */
 	uint64_t force_client;
 	struct timespec force_deadline; /* CLOCK_MONOTONIC */
 

@@ -326,9 +326,11 @@ int main(int argc, char **argv)
 	r = parse_args(argc, argv, &d);
 	if (r < 0 || diag_errors(&d)) {
 		diag_print(&d, stderr);
+		diag_free(&d);
 		if (r < 0)
 			fprintf(stderr, "rsession: %s\n", strerror(-r));
 		usage(stderr);
+		conf_free(opts.conf);
 		return RSESSION_EXIT_FAILURE;
 	}
 	diag_print(&d, stderr); /* warnings */

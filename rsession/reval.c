@@ -32,6 +32,9 @@ static void copy_error(char *err, size_t errsize)
 		msg = colon + 3;
 	else if (strncmp(msg, "Error: ", 7) == 0)
 		msg += 7;
+	/* Long calls put the message on its own, indented line. */
+	while (*msg == '\n' || *msg == ' ')
+		msg++;
 	snprintf(err, errsize, "%s", msg);
 	n = strlen(err);
 	while (n > 0 && (err[n - 1] == '\n' || err[n - 1] == ' '))

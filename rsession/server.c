@@ -108,6 +108,24 @@ static void client_append(struct client *c, const char *buf, size_t len)
 	c->out_len += len;
 }
 
+/* Keeps the newest output: the oldest whole frames go to make room. */
+static void backlog_add(const char *frame, size_t len)
+{
+	if (len > BACKLOG_MAX)
+		return;
+	if (!backlog && !(backlog = malloc(BACKLOG_MAX)))
+		return;
+	while (backlog_len + len > BACKLOG_MAX) {
+		const unsigned char *p = (const unsigned char *)backlog;
+		size_t first =
+		    4 + ((size_t)p[0] << 24 | (size_t)p[1] << 16 | (size_t)p[2] << 8 | p[3]);
+		memmove(backlog, backlog + first, backlog_len - first);
+		backlog_len -= first;
+	}
+	memcpy(backlog + backlog_len, frame, len);
+	backlog_len += len;
+}
+
 /* Encodes obj (consumed) and queues it for one client, or all when c is
  * NULL; with no clients at all, output frames go to the backlog. */
 static void send_json(struct client *c, json_t *obj, bool keep_if_nobody)
@@ -129,18 +147,7 @@ static void send_json(struct client *c, json_t *obj, bool keep_if_nobody)
 	if (c) {
 		client_append(c, frame, len);
 	} else if (nclients == 0 && keep_if_nobody) {
-		/* Keep the newest output: drop the backlog when this frame
-		 * would overflow it (a frame is never split). */
-		if (backlog_len + len > BACKLOG_MAX)
-			backlog_len = 0;
-		if (len <= BACKLOG_MAX) {
-			if (!backlog)
-				backlog = malloc(BACKLOG_MAX);
-			if (backlog) {
-				memcpy(backlog + backlog_len, frame, len);
-				backlog_len += len;
-			}
-		}
+		backlog_add(frame, len);
 	} else {
 		for (struct client *k = clients; k; k = k->next)
 			client_append(k, frame, len);
@@ -176,8 +183,37 @@ static void send_output(int stream, const char *text, size_t len)
 	memcpy(utf8_carry[stream], joined + n - pending, pending);
 	utf8_carry_len[stream] = pending;
 
+	/* With nobody connected only the newest output is kept: the tail of
+	 * this write that fits the backlog once encoded. Escaping can make a
+	 * frame larger than its text, so shrink until it fits. */
+	size_t off = 0;
+	if (nclients == 0 && cleaned > BACKLOG_MAX - 512) {
+		for (size_t budget = BACKLOG_MAX - 512; budget >= 1024; budget /= 2) {
+			size_t start = cleaned - budget;
+			char *frame;
+			size_t flen;
+			json_t *o;
+
+			while (start < cleaned && ((unsigned char)clean[start] & 0xc0) == 0x80)
+				start++;
+			o = json_pack("{s:s, s:s, s:s%}", "type", "output", "stream", name, "text",
+			              clean + start, cleaned - start);
+			if (!o || sessproto_encode(o, &frame, &flen) < 0) {
+				json_decref(o);
+				break;
+			}
+			json_decref(o);
+			if (flen <= BACKLOG_MAX) {
+				backlog_add(frame, flen);
+				free(frame);
+				break;
+			}
+			free(frame);
+		}
+		off = cleaned; /* done */
+	}
 	/* Frames stay under the size cap; cut only between characters. */
-	for (size_t off = 0; off < cleaned;) {
+	while (off < cleaned) {
 		size_t k = cleaned - off;
 		if (k > SESSPROTO_MAX_TEXT) {
 			k = SESSPROTO_MAX_TEXT;
@@ -194,9 +230,10 @@ static void send_output(int stream, const char *text, size_t len)
 	free(clean);
 }
 
-static void send_events(struct event *e)
+/* Sends the events and frees them. */
+static void send_events(struct event *list)
 {
-	for (; e; e = e->next) {
+	for (struct event *e = list; e; e = e->next) {
 		struct client *target = NULL;
 
 		if (e->client) {
@@ -237,6 +274,7 @@ static void send_events(struct event *e)
 			break;
 		}
 	}
+	event_free_list(list);
 }
 
 static void send_result(struct client *c, const char *request, bool ok, const char *error)
@@ -286,7 +324,7 @@ static const char *suspend_blocker(void)
 		return "the session is already suspending or exiting";
 	if (console.job != JOB_NONE || console.force_pending)
 		return "a suspend or quit is already in progress";
-	if (console.busy || console.in_head)
+	if (console.busy || console.in_head || console.kind == PROMPT_NONE)
 		return "R is busy running a command";
 	switch (console.kind) {
 	case PROMPT_CONTINUATION:
@@ -336,9 +374,14 @@ static void request_suspend(struct client *c, bool force)
 	console.force_client = id;
 	clock_gettime(CLOCK_MONOTONIC, &console.force_deadline);
 	console.force_deadline.tv_sec += FORCE_TIMEOUT_S;
-	if (console.busy)
+	if (console.busy) {
+		console.force_interrupting = true;
 		interrupt_r();
-	else if (console.kind == PROMPT_BROWSER)
+	} else if (console.kind == PROMPT_NONE) {
+		/* R took a line and is about to run it: interrupt it at once. */
+		console.force_interrupting = true;
+		console.interrupt_requested = true;
+	} else if (console.kind == PROMPT_BROWSER)
 		console_queue_input("Q\n", 2);
 	pthread_cond_signal(&console.cond);
 }
@@ -367,7 +410,8 @@ static void check_force_deadline(void)
 	}
 	/* Code that swallows one interrupt (a tryCatch in a loop) gets
 	 * another every second. */
-	if (console.busy && now.tv_sec - last_force_interrupt.tv_sec >= INTERRUPT_EVERY)
+	if (console.force_interrupting && console.busy &&
+	    now.tv_sec - last_force_interrupt.tv_sec >= INTERRUPT_EVERY)
 		interrupt_r();
 }
 
@@ -416,6 +460,8 @@ static void dispatch(struct client *c, const struct sessproto_msg *m)
 		console_clear_input();
 		if (console.busy && console.state == STATE_RUNNING) {
 			interrupt_r();
+		} else if (!console.busy && console.kind == PROMPT_NONE) {
+			console.interrupt_requested = true; /* R is about to run a line */
 		} else if (!console.busy &&
 		           (console.kind == PROMPT_CONTINUATION || console.kind == PROMPT_INPUT) &&
 		           console.job == JOB_NONE) {
