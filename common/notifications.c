@@ -323,18 +323,8 @@ format:
 
 static int msg_append(struct pending *e, const char *s, size_t n)
 {
-	if (e->msg_len + n + 1 > e->msg_cap) {
-		size_t cap = e->msg_cap ? e->msg_cap : 128;
-		char *m;
-
-		while (cap < e->msg_len + n + 1)
-			cap *= 2;
-		m = realloc(e->msg, cap);
-		if (!m)
-			return -ENOMEM;
-		e->msg = m;
-		e->msg_cap = cap;
-	}
+	if (mem_reserve(&e->msg, &e->msg_cap, e->msg_len + n + 1) < 0)
+		return -ENOMEM;
 	memcpy(e->msg + e->msg_len, s, n);
 	e->msg_len += n;
 	e->msg[e->msg_len] = '\0';

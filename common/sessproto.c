@@ -7,6 +7,8 @@
  */
 #include "sessproto.h"
 
+#include "strutil.h"
+
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -255,17 +257,8 @@ int frame_reader_push(struct frame_reader *r, const void *data, size_t len)
 		r->len -= r->consumed;
 		r->consumed = 0;
 	}
-	if (r->len + len > r->cap) {
-		size_t ncap = r->cap ? r->cap : 4096;
-		char *nb;
-		while (ncap < r->len + len)
-			ncap *= 2;
-		nb = realloc(r->buf, ncap);
-		if (!nb)
-			return -ENOMEM;
-		r->buf = nb;
-		r->cap = ncap;
-	}
+	if (mem_reserve(&r->buf, &r->cap, r->len + len) < 0)
+		return -ENOMEM;
 	memcpy(r->buf + r->len, data, len);
 	r->len += len;
 	return 0;

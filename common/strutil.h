@@ -15,6 +15,13 @@
  * new NUL-terminated string; NULL on allocation failure. */
 char *str_copy_n(const char *s, size_t n);
 
+/*
+ * Makes *buf (of capacity *cap) hold at least need bytes, doubling from
+ * 256 so that appending n bytes at a time costs O(n) overall. -ENOMEM
+ * leaves *buf and *cap unchanged.
+ */
+int mem_reserve(char **buf, size_t *cap, size_t need);
+
 /* Trims ASCII whitespace at both ends, in place; returns the new start. */
 char *str_trim(char *s);
 

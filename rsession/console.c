@@ -28,6 +28,7 @@ extern int R_interrupts_pending;
 #include "reval.h"
 #include "sessproto.h"
 #include "settings.h"
+#include "strutil.h"
 #include "suspend.h"
 
 struct console console = {
@@ -94,17 +95,8 @@ int console_push_output(int stream, const char *text, size_t len)
 	 * data frame is many small writes. */
 	if (t && t->type == EV_OUTPUT && t->stream == stream &&
 	    t->len + len <= SESSPROTO_MAX_TEXT) {
-		if (t->len + len > t->cap) {
-			size_t ncap = t->cap * 2;
-			char *nt;
-			while (ncap < t->len + len)
-				ncap *= 2;
-			nt = realloc(t->text, ncap);
-			if (!nt)
-				return -ENOMEM;
-			t->text = nt;
-			t->cap = ncap;
-		}
+		if (mem_reserve(&t->text, &t->cap, t->len + len) < 0)
+			return -ENOMEM;
 		memcpy(t->text + t->len, text, len);
 		t->len += len;
 		return 0;

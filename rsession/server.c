@@ -86,23 +86,15 @@ static void client_append(struct client *c, const char *buf, size_t len)
 	}
 	if (c->out_off && c->out_off == c->out_len)
 		c->out_off = c->out_len = 0;
-	if (c->out_len + len > c->out_cap) {
-		size_t ncap = c->out_cap ? c->out_cap : 16384;
-		char *n;
-		if (c->out_off) {
-			memmove(c->out, c->out + c->out_off, c->out_len - c->out_off);
-			c->out_len -= c->out_off;
-			c->out_off = 0;
-		}
-		while (ncap < c->out_len + len)
-			ncap *= 2;
-		n = realloc(c->out, ncap);
-		if (!n) {
-			client_drop(c, "out of memory");
-			return;
-		}
-		c->out = n;
-		c->out_cap = ncap;
+	if (c->out_off && c->out_len + len > c->out_cap) {
+		/* Reuse the space already sent before growing. */
+		memmove(c->out, c->out + c->out_off, c->out_len - c->out_off);
+		c->out_len -= c->out_off;
+		c->out_off = 0;
+	}
+	if (mem_reserve(&c->out, &c->out_cap, c->out_len + len) < 0) {
+		client_drop(c, "out of memory");
+		return;
 	}
 	memcpy(c->out + c->out_len, buf, len);
 	c->out_len += len;

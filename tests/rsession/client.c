@@ -8,6 +8,8 @@
  */
 #include "client.h"
 
+#include "strutil.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -45,20 +47,10 @@ static void sleep_ms(int ms)
 
 void buf_append(struct buf *b, const char *s, size_t n)
 {
-	if (b->len + n + 1 > b->cap) {
-		size_t ncap = b->cap ? b->cap : 256;
-		char *np;
-
-		while (ncap < b->len + n + 1)
-			ncap *= 2;
-		np = realloc(b->p, ncap);
-		if (!np) {
-			/* Test program: running out of memory is fatal. */
-			fprintf(stderr, "out of memory\n");
-			abort();
-		}
-		b->p = np;
-		b->cap = ncap;
+	if (mem_reserve(&b->p, &b->cap, b->len + n + 1) < 0) {
+		/* Test program: running out of memory is fatal. */
+		fprintf(stderr, "out of memory\n");
+		abort();
 	}
 	memcpy(b->p + b->len, s, n);
 	b->len += n;
