@@ -254,3 +254,65 @@ int mon_end(const struct monbuf *b)
 {
 	return b->pos == b->len ? 0 : -EBADMSG;
 }
+
+void mon_request_free(struct mon_request *r)
+{
+	if (!r)
+		return;
+	if (r->password) {
+		explicit_bzero(r->password, strlen(r->password));
+		free(r->password);
+	}
+	free(r->service);
+	free(r->user);
+	free(r->session_id);
+	free(r->pids);
+	memset(r, 0, sizeof(*r));
+}
+
+int mon_decode_request(struct monbuf *m, struct mon_request *ret)
+{
+	struct mon_request r = {.type = (enum mon_type)m->type, .id = m->id};
+	uint32_t n;
+	int e = -EBADMSG;
+
+	switch (m->type) {
+	case MON_AUTH_REQ:
+		if (mon_get_str(m, &r.service) < 0 || mon_get_str(m, &r.user) < 0 ||
+		    mon_get_str(m, &r.password) < 0)
+			goto bad;
+		break;
+	case MON_LAUNCH_REQ:
+		if (mon_get_str(m, &r.user) < 0 || mon_get_str(m, &r.session_id) < 0 ||
+		    mon_get_u32(m, &r.flags) < 0 || (r.flags & ~MON_LAUNCH_RESUME))
+			goto bad;
+		break;
+	case MON_SIGNAL_REQ:
+		if (mon_get_str(m, &r.user) < 0 || mon_get_str(m, &r.session_id) < 0 ||
+		    mon_get_i32(m, &r.pid) < 0 || mon_get_i32(m, &r.sig) < 0)
+			goto bad;
+		break;
+	case MON_STATS_REQ:
+		if (mon_get_u32(m, &n) < 0 || n > MONPROTO_MAX_PIDS)
+			goto bad;
+		r.pids = calloc(n ? n : 1, sizeof(*r.pids));
+		if (!r.pids) {
+			e = -ENOMEM;
+			goto bad;
+		}
+		r.npids = n;
+		for (uint32_t i = 0; i < n; i++)
+			if (mon_get_i32(m, &r.pids[i]) < 0)
+				goto bad;
+		break;
+	default:
+		goto bad;
+	}
+	if (mon_end(m) < 0)
+		goto bad;
+	*ret = r;
+	return 0;
+bad:
+	mon_request_free(&r);
+	return e;
+}

@@ -100,4 +100,26 @@ int mon_get_str(struct monbuf *b, char **ret);
 /* -EBADMSG if bytes remain after the last field. */
 int mon_end(const struct monbuf *b);
 
+/* A decoded request (network -> monitor). */
+struct mon_request {
+	enum mon_type type;
+	uint32_t id;
+	char *service, *user, *password, *session_id;
+	uint32_t flags;
+	int32_t pid, sig;
+	int32_t *pids;
+	size_t npids;
+};
+
+/*
+ * Decodes a request taken with mon_take(): exactly the fields of its type,
+ * nothing after them, flags only MON_LAUNCH_RESUME, at most
+ * MONPROTO_MAX_PIDS pids. -EBADMSG otherwise (-ENOMEM). A reply type is
+ * not a request.
+ */
+int mon_decode_request(struct monbuf *m, struct mon_request *ret);
+
+/* Frees a request, wiping the password. Accepts NULL. */
+void mon_request_free(struct mon_request *r);
+
 #endif

@@ -796,24 +796,20 @@ static void do_signal(uint32_t id, const char *user, const char *session_id, int
 	reply_signal(id, 0, "");
 }
 
-static void do_stats(uint32_t id, struct monbuf *req)
+static void do_stats(uint32_t id, const int32_t *pids, size_t n)
 {
 	long ticks = sysconf(_SC_CLK_TCK), page = sysconf(_SC_PAGESIZE);
 	struct monbuf m;
-	uint32_t n;
 
-	if (mon_get_u32(req, &n) < 0 || n > MONPROTO_MAX_PIDS)
-		goto bad;
-	if (mon_begin(&m, MON_STATS_REP, id) < 0 || mon_put_u32(&m, n) < 0)
+	if (mon_begin(&m, MON_STATS_REP, id) < 0 || mon_put_u32(&m, (uint32_t)n) < 0)
 		goto oom;
-	for (uint32_t i = 0; i < n; i++) {
-		int32_t pid;
+	for (size_t i = 0; i < n; i++) {
+		int32_t pid = pids[i];
 		unsigned long long utime = 0, stime = 0, resident = 0;
 		char path[64], *buf, *close;
 		size_t len;
 
-		if (mon_get_i32(req, &pid) < 0)
-			goto bad_m;
+		/* Only rsession processes: this is not a general /proc oracle. */
 		if (pid > 1 && is_rsession(pid, NULL)) {
 			snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
 			if (file_read_all(path, 4096, &buf, &len) == 0) {
@@ -837,15 +833,8 @@ static void do_stats(uint32_t id, struct monbuf *req)
 		    mon_put_u64(&m, resident * (unsigned long long)page) < 0)
 			goto oom;
 	}
-	if (mon_end(req) < 0)
-		goto bad_m;
 	send_msg(&m);
 	return;
-bad_m:
-	mon_free(&m);
-bad:
-	log_errorx("Monitor: malformed stats request; exiting");
-	_exit(1);
 oom:
 	mon_free(&m);
 	log_errorx("Monitor: out of memory answering stats");
@@ -863,54 +852,29 @@ static void protocol_error(const char *what)
  * The permission table (OpenSSH's MON_PERMIT): the requests the network
  * process may make, each with its handler. Anything else ends the monitor.
  */
-static void handle_auth(struct monbuf *m)
+static void handle_auth(struct mon_request *q)
 {
-	char *service = NULL, *user = NULL, *password = NULL;
-
-	if (mon_get_str(m, &service) < 0 || mon_get_str(m, &user) < 0 ||
-	    mon_get_str(m, &password) < 0 || mon_end(m) < 0)
-		protocol_error("a malformed auth request");
-	start_auth(m->id, service, user, password);
-	explicit_bzero(password, strlen(password));
-	free(password);
-	free(service);
-	free(user);
+	start_auth(q->id, q->service, q->user, q->password);
 }
 
-static void handle_launch(struct monbuf *m)
+static void handle_launch(struct mon_request *q)
 {
-	char *user = NULL, *session_id = NULL;
-	uint32_t flags;
-
-	if (mon_get_str(m, &user) < 0 || mon_get_str(m, &session_id) < 0 ||
-	    mon_get_u32(m, &flags) < 0 || mon_end(m) < 0 || (flags & ~MON_LAUNCH_RESUME))
-		protocol_error("a malformed launch request");
-	start_launch(m->id, user, session_id, flags);
-	free(user);
-	free(session_id);
+	start_launch(q->id, q->user, q->session_id, q->flags);
 }
 
-static void handle_signal(struct monbuf *m)
+static void handle_signal(struct mon_request *q)
 {
-	char *user = NULL, *session_id = NULL;
-	int32_t pid, sig;
-
-	if (mon_get_str(m, &user) < 0 || mon_get_str(m, &session_id) < 0 ||
-	    mon_get_i32(m, &pid) < 0 || mon_get_i32(m, &sig) < 0 || mon_end(m) < 0)
-		protocol_error("a malformed signal request");
-	do_signal(m->id, user, session_id, pid, sig);
-	free(user);
-	free(session_id);
+	do_signal(q->id, q->user, q->session_id, q->pid, q->sig);
 }
 
-static void handle_stats(struct monbuf *m)
+static void handle_stats(struct mon_request *q)
 {
-	do_stats(m->id, m);
+	do_stats(q->id, q->pids, q->npids);
 }
 
 static const struct {
 	enum mon_type type;
-	void (*handler)(struct monbuf *m);
+	void (*handler)(struct mon_request *q);
 } permitted[] = {
     {MON_AUTH_REQ, handle_auth},
     {MON_LAUNCH_REQ, handle_launch},
@@ -920,11 +884,17 @@ static const struct {
 
 static void dispatch(struct monbuf *m)
 {
-	for (size_t i = 0; i < sizeof(permitted) / sizeof(permitted[0]); i++)
-		if (permitted[i].type == m->type) {
-			permitted[i].handler(m);
-			return;
-		}
+	struct mon_request q;
+
+	for (size_t i = 0; i < sizeof(permitted) / sizeof(permitted[0]); i++) {
+		if (permitted[i].type != m->type)
+			continue;
+		if (mon_decode_request(m, &q) < 0)
+			protocol_error("a malformed request");
+		permitted[i].handler(&q);
+		mon_request_free(&q);
+		return;
+	}
 	protocol_error("a request it may not make");
 }
 
