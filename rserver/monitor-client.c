@@ -123,6 +123,8 @@ int monitor_client_send(struct monitor_client *mc, struct monbuf *req)
 
 int monitor_client_feed(struct monitor_client *mc, const void *data, size_t len)
 {
+	if (len == 0)
+		return 0;
 	if (mc->rlen + len > 2 * MONPROTO_MAX)
 		return -EMSGSIZE;
 	if (mc->rlen + len > mc->rcap) {
