@@ -373,8 +373,12 @@ static void start_auth(uint32_t id, char *service, char *user, char *password_te
 		secret_free(pw);
 		return;
 	}
-	if (!conf_name_valid(service)) {
-		reply_auth(id, MON_AUTH_ERROR, user, "invalid PAM service name");
+	/* Only the configured service: the monitor runs PAM as root, and a
+	 * service with pam_rootok (such as su) would accept any password. */
+	if (strcmp(service, conf_str(rs(), RSERVER_AUTH_PAM_SERVICE)) != 0) {
+		log_errorx("Sign-in of '%s' refused: PAM service '%s' is not auth-pam-service",
+		           user, service);
+		reply_auth(id, MON_AUTH_ERROR, user, "PAM service is not auth-pam-service");
 		secret_free(pw);
 		return;
 	}
@@ -563,6 +567,17 @@ static char *launcher_path(void)
 	return asprintf(&p, "%s/../rsession-launcher/rsession-launcher", self) < 0 ? NULL : p;
 }
 
+static char *realpath_launcher(void)
+{
+	char *p = launcher_path(), *r;
+
+	if (!p)
+		return NULL;
+	r = realpath(p, NULL);
+	free(p);
+	return r;
+}
+
 static void start_launch(uint32_t id, char *user, char *session_id, uint32_t flags)
 {
 	struct pending **slot = pending_slot(), *p = NULL;
@@ -724,22 +739,60 @@ static ssize_t proc_cmdline(pid_t pid, char *buf, size_t size)
 	return n;
 }
 
-/* Whether pid is an rsession (argv[0] named rsession), and for which
- * session id when asked. */
+static char *rsession_exe; /* realpath of the rsession binary sessions run */
+
+/* The rsession binary sessions run: rsession-path, or beside the launcher
+ * as the launcher finds it. */
+static void find_rsession_exe(void)
+{
+	const char *conf = conf_str(rs(), RSERVER_RSESSION_PATH);
+	char *launcher = NULL, *p = NULL, *slash;
+
+	if (conf) {
+		rsession_exe = realpath(conf, NULL);
+		return;
+	}
+	launcher = realpath_launcher();
+	if (!launcher)
+		return;
+	slash = strrchr(launcher, '/');
+	if (slash) {
+		*slash = '\0';
+		if (asprintf(&p, "%s/rsession", launcher) >= 0 && access(p, X_OK) == 0)
+			rsession_exe = realpath(p, NULL);
+		free(p);
+		if (!rsession_exe && asprintf(&p, "%s/../rsession/rsession", launcher) >= 0) {
+			rsession_exe = realpath(p, NULL);
+			free(p);
+		}
+	}
+	free(launcher);
+}
+
+/*
+ * Whether pid runs the rsession binary (by /proc/<pid>/exe, which the user
+ * cannot fake the way they can argv) and, when asked, for which session id
+ * (from argv: only the owner's own processes get this far).
+ */
 static bool is_rsession(pid_t pid, const char *session_id)
 {
-	char buf[8192];
-	ssize_t n = proc_cmdline(pid, buf, sizeof(buf));
-	const char *base;
+	char buf[8192], exe[4096], path[64];
+	ssize_t n;
 
+	if (!rsession_exe)
+		return false;
+	snprintf(path, sizeof(path), "/proc/%d/exe", (int)pid);
+	n = readlink(path, exe, sizeof(exe) - 1);
 	if (n <= 0)
 		return false;
-	base = strrchr(buf, '/');
-	base = base ? base + 1 : buf;
-	if (strcmp(base, "rsession") != 0)
+	exe[n] = '\0';
+	if (strcmp(exe, rsession_exe) != 0)
 		return false;
 	if (!session_id)
 		return true;
+	n = proc_cmdline(pid, buf, sizeof(buf));
+	if (n <= 0)
+		return false;
 	for (const char *a = buf; a < buf + n; a += strlen(a) + 1)
 		if (strcmp(a, "--session-id") == 0 && a + strlen(a) + 1 < buf + n)
 			return strcmp(a + strlen(a) + 1, session_id) == 0;
@@ -1003,6 +1056,9 @@ void monitor_main(int fd, const struct monitor_config *config)
 	signal(SIGPIPE, SIG_IGN);
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGCHLD, &sa, NULL);
+	find_rsession_exe();
+	if (!rsession_exe)
+		log_warnx("Monitor: rsession not found; signals and stats will find no session");
 
 	for (;;) {
 		struct pollfd pfd[1 + MAX_PENDING];
@@ -1043,8 +1099,14 @@ int monitor_spawn(const struct monitor_config *config, pid_t *ret_pid, int *ret_
 		return -e;
 	}
 	if (pid == 0) {
-		close(sv[0]);
-		monitor_main(sv[1], config);
+		/* Nothing of the parent's but the socketpair: fd 3, all others
+		 * closed. */
+		int fd = sv[1] == 3 ? 3 : dup2(sv[1], 3);
+		if (fd < 0)
+			_exit(1);
+		fcntl(3, F_SETFD, FD_CLOEXEC);
+		close_range(4, ~0U, 0);
+		monitor_main(3, config);
 	}
 	close(sv[1]);
 	*ret_pid = pid;

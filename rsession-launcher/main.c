@@ -149,6 +149,9 @@ static void remove_tmpdir(void)
 	if (pid > 0)
 		while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
 			;
+	/* The user emptied it; its parent is root's, so root removes it. */
+	if (rmdir(L.tmpdir) < 0 && errno != ENOENT)
+		log_warn("Cannot remove %s", L.tmpdir);
 	free(L.tmpdir);
 	L.tmpdir = NULL;
 }
@@ -456,6 +459,13 @@ static void open_pam(void)
 	read_password();
 	if (!conf_bool(L.settings.rserver, RSERVER_AUTH_PAM_SESSIONS_ENABLED))
 		return;
+	/* Without the password, modules that need it (pam_krb5) would open a
+	 * session without credentials: refuse instead of pretending. */
+	if (conf_bool(L.settings.rserver, RSERVER_AUTH_PAM_SESSIONS_USE_PASSWORD) && !L.password)
+		fail(STEP_PAM,
+		     "auth-pam-sessions-use-password=1 but no sign-in password is available for "
+		     "%s (sign in again)",
+		     L.user);
 	r = pamsession_open(conf_str(L.settings.rserver, RSERVER_AUTH_PAM_SESSIONS_PROFILE), L.user,
 	                    conf_bool(L.settings.rserver, RSERVER_AUTH_PAM_SESSIONS_USE_PASSWORD)
 	                        ? L.password
@@ -755,7 +765,8 @@ static char **child_environment(void)
 		r |= env_add(env, &n, "RSESSION_PROFILE_SCRIPT", profile);
 		free(profile);
 	}
-	r |= env_add(env, &n, "RSESSION_DIAGNOSTICS_FILE", L.diag_path);
+	if (!conf_bool(L.settings.rserver, RSERVER_RSESSION_NO_PROFILE))
+		r |= env_add(env, &n, "RSESSION_DIAGNOSTICS_FILE", L.diag_path);
 	return r ? NULL : env;
 }
 
@@ -773,6 +784,39 @@ static const char wrapper[] =
     "{ echo \"== environment after profile scripts\"; env; } >> \"$RSESSION_DIAGNOSTICS_FILE\"; "
     "fi; unset RSESSION_DIAGNOSTICS_FILE; exec \"$@\"' rsession \"$@\"";
 
+/*
+ * The session's stdin is /dev/null and its stdout and stderr (rsession's
+ * log, profile scripts' chatter) go to the user's own log file,
+ * ~/.local/share/rstudio/log/rsession-<id>.log, opened as the user: a
+ * session must not write into the server's log. /dev/null if that fails.
+ */
+static void child_stdio(void)
+{
+	char *dir = NULL, *path = NULL;
+	int in = open("/dev/null", O_RDONLY | O_CLOEXEC), out = -1;
+
+	if (asprintf(&dir, "%s/.local/share/rstudio/log", L.pw.pw_dir) >= 0) {
+		for (char *p = dir + strlen(L.pw.pw_dir) + 1; *p; p++)
+			if (*p == '/') {
+				*p = '\0';
+				mkdir(dir, 0700);
+				*p = '/';
+			}
+		mkdir(dir, 0700);
+		if (asprintf(&path, "%s/rsession-%s.log", dir, L.session_id) >= 0)
+			out = open(path, O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_CLOEXEC,
+			           0600);
+	}
+	if (out < 0)
+		out = open("/dev/null", O_WRONLY | O_CLOEXEC);
+	if (in < 0 || out < 0 || dup2(in, 0) < 0 || dup2(out, 1) < 0 || dup2(out, 2) < 0)
+		child_fail(STEP_ENV, "cannot set up the session's stdin and log");
+	close(in);
+	close(out);
+	free(dir);
+	free(path);
+}
+
 static void child(int err_fd) __attribute__((noreturn));
 static void child(int err_fd)
 {
@@ -782,12 +826,23 @@ static void child(int err_fd)
 	close(LAUNCHER_STATUS_FD);
 	child_limits_and_placement();
 	child_drop_privileges();
+	child_stdio();
 	env = child_environment();
 	if (!env)
 		child_fail(STEP_ENV, "out of memory");
 	if (chdir(L.pw.pw_dir) < 0 && chdir("/") < 0)
 		child_fail(STEP_CHDIR, "chdir %s: %s", L.pw.pw_dir, strerror(errno));
 	if (conf_bool(L.settings.rserver, RSERVER_RSESSION_NO_PROFILE)) {
+		/* No shell runs: the launcher records the environment itself. */
+		if (L.diag_path) {
+			FILE *f = fopen(L.diag_path, "ae");
+			if (f) {
+				fputs("== environment (rsession-no-profile=1)\n", f);
+				for (char **e = env; *e; e++)
+					fprintf(f, "%s\n", *e);
+				fclose(f);
+			}
+		}
 		/* execvpe searches the session's PATH for the supervisor. */
 		execvpe(L.exec_argv[0], L.exec_argv, env);
 		child_fail(STEP_EXEC, "%s: %s", L.exec_argv[0], strerror(errno));
