@@ -39,6 +39,7 @@
 #include "log.h"
 #include "monproto.h"
 #include "pamauth.h"
+#include "proc.h"
 #include "profiles.h"
 #include "secret.h"
 #include "strutil.h"
@@ -277,6 +278,20 @@ static void deadline_in(struct timespec *ts, int ms)
 		ts->tv_sec++;
 		ts->tv_nsec -= 1000000000L;
 	}
+}
+
+/* Kills a worker and everything it started (pam_exec helpers start their
+ * own sessions, so a process group would not reach them). */
+static void kill_tree(pid_t pid)
+{
+	pid_t pids[256];
+	size_t n;
+
+	kill(pid, SIGSTOP); /* no new children while we look */
+	n = proc_descendants(pid, pids, sizeof(pids) / sizeof(pids[0]));
+	for (size_t i = 0; i < n; i++)
+		kill(pids[i], SIGKILL);
+	kill(pid, SIGKILL);
 }
 
 /* Sends a refusal no sooner than AUTH_FAIL_MIN_MS after started. */
@@ -1023,7 +1038,7 @@ static void check_pending(struct pollfd *pfd, size_t np, struct pending **map)
 				log_warnx("Sign-in of '%s': PAM did not answer in time; killed "
 				          "worker %d",
 				          p->user, (int)p->pid);
-				kill(p->pid, SIGKILL);
+				kill_tree(p->pid);
 				reply_auth(p->id, MON_AUTH_TIMEOUT, p->user, "PAM timed out");
 			} else {
 				log_warnx("Session %s of %s: the launcher did not report in time",

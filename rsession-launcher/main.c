@@ -143,7 +143,10 @@ static void remove_tmpdir(void)
 		    setresgid(L.pw.pw_gid, L.pw.pw_gid, L.pw.pw_gid) < 0 ||
 		    setresuid(L.pw.pw_uid, L.pw.pw_uid, L.pw.pw_uid) < 0)
 			_exit(1);
-		execl("/bin/rm", "rm", "-rf", "--one-file-system", "--", L.tmpdir, (char *)NULL);
+		/* The contents only: the directory itself is in root's. find
+		 * -delete never follows symbolic links. */
+		execl("/usr/bin/find", "find", L.tmpdir, "-xdev", "-mindepth", "1", "-delete",
+		      (char *)NULL);
 		_exit(127);
 	}
 	if (pid > 0)

@@ -7,9 +7,12 @@
  */
 #include "children.h"
 
+#include "proc.h"
+
 #include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdbool.h>
 #include <signal.h>
 #include <stdio.h>
@@ -18,91 +21,54 @@
 #include <time.h>
 #include <unistd.h>
 
-#define MAX_PROCS 65536
-
-struct proc {
-	pid_t pid, ppid;
-};
-
-/* Reads the parent pid from /proc/<pid>/stat, whose second field (the
- * command name) may contain spaces and parentheses: parse after the last
- * ')'. */
-static pid_t read_ppid(pid_t pid)
+/*
+ * Whether our parent is rsession-launcher, whose process session holds
+ * exactly this R session's processes. By its argv[0]: /proc/<pid>/exe of a
+ * root process is not readable by the user, and a parent faking the name
+ * could only expose the user's own processes to our signals.
+ */
+static bool parent_is_launcher(void)
 {
-	char path[64], buf[512], *close;
-	FILE *f;
-	size_t n;
-	int ppid;
+	char path[64], argv0[4096];
+	const char *base;
+	ssize_t n;
+	int fd;
 
-	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-	f = fopen(path, "re");
-	if (!f)
-		return -1;
-	n = fread(buf, 1, sizeof(buf) - 1, f);
-	fclose(f);
-	buf[n] = '\0';
-	close = strrchr(buf, ')');
-	if (!close || sscanf(close + 1, " %*c %d", &ppid) != 1)
-		return -1;
-	return (pid_t)ppid;
-}
-
-static bool in_list(const pid_t *list, size_t n, pid_t pid)
-{
-	for (size_t i = 0; i < n; i++)
-		if (list[i] == pid)
-			return true;
-	return false;
-}
-
-/* Collects descendants of root into out; returns their number. */
-static size_t descendants(pid_t root, pid_t *out, size_t max)
-{
-	struct proc *procs = calloc(MAX_PROCS, sizeof(*procs));
-	size_t nprocs = 0, nout = 0;
-	struct dirent *e;
-	DIR *d;
-
-	if (!procs)
-		return 0;
-	d = opendir("/proc");
-	if (!d) {
-		free(procs);
-		return 0;
-	}
-	while ((e = readdir(d)) && nprocs < MAX_PROCS) {
-		pid_t pid, ppid;
-		if (!isdigit((unsigned char)e->d_name[0]))
-			continue;
-		pid = (pid_t)atoi(e->d_name);
-		ppid = read_ppid(pid);
-		if (ppid > 0)
-			procs[nprocs++] = (struct proc){pid, ppid};
-	}
-	closedir(d);
-	/* Repeat until nothing is added: each pass adds the children of
-	 * everything found so far, however the list is ordered. */
-	for (bool added = true; added;) {
-		added = false;
-		for (size_t i = 0; i < nprocs && nout < max; i++) {
-			if (in_list(out, nout, procs[i].pid))
-				continue;
-			if (procs[i].ppid == root || in_list(out, nout, procs[i].ppid)) {
-				out[nout++] = procs[i].pid;
-				added = true;
-			}
-		}
-	}
-	free(procs);
-	return nout;
+	snprintf(path, sizeof(path), "/proc/%d/cmdline", (int)getppid());
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return false;
+	n = read(fd, argv0, sizeof(argv0) - 1);
+	close(fd);
+	if (n <= 0)
+		return false;
+	argv0[n] = '\0';
+	base = strrchr(argv0, '/');
+	return strcmp(base ? base + 1 : argv0, "rsession-launcher") == 0 && getsid(0) == getppid();
 }
 
 int children_stop(void)
 {
 	pid_t pids[4096];
-	size_t n = descendants(getpid(), pids, sizeof(pids) / sizeof(pids[0]));
+	size_t max = sizeof(pids) / sizeof(pids[0]);
+	size_t n = proc_descendants(getpid(), pids, max);
 	struct timespec pause = {0, 50 * 1000 * 1000};
 
+	/* A background job (system("cmd &")) is orphaned at once and no
+	 * longer our descendant, but it stays in the process session the
+	 * launcher made for this R session. Only under the launcher: run
+	 * standalone, the session may hold anything. */
+	if (parent_is_launcher()) {
+		pid_t more[4096];
+		size_t m = proc_in_session(getsid(0), getpid(), more, max);
+		for (size_t i = 0; i < m && n < max; i++) {
+			bool dup = false;
+			for (size_t j = 0; j < n && !dup; j++)
+				dup = pids[j] == more[i];
+			if (!dup)
+				pids[n++] = more[i];
+		}
+	}
 	for (size_t i = 0; i < n; i++)
 		kill(pids[i], SIGTERM);
 	for (int tries = 0; tries < 20; tries++) {

@@ -43,6 +43,7 @@
  */
 #include <dirent.h>
 #include <errno.h>
+#include <poll.h>
 #include <fcntl.h>
 #include <ftw.h>
 #include <glob.h>
@@ -109,7 +110,9 @@ static char cur_log[PATH_MAX]; /* the current test's monitor log */
 static char sid_prefix[32];    /* "lt<pid>-": every session id of the run */
 static char name_prefix[32];   /* "rs_lt_<pid>_": every user and group */
 static char group_name[64], server_user[64];
-static char svc_auth[64], svc_session[64], svc_exec[64], svc_pw[64];
+static char svc_auth[64], svc_session[64], svc_exec[64], svc_pw[64], svc_slow[64];
+/* monitor_config.auth_timeout_ms for the next mon_new() (0: the default). */
+static int next_auth_timeout_ms;
 static int online_cpus;
 static int base_nice;
 static int grp_core;       /* the group's cpu-affinity core, 1-based */
@@ -136,7 +139,7 @@ static struct tuser users[U_N] = {
 
 /* What setup created, so that cleanup removes exactly that. */
 static bool group_created, server_user_created;
-static char pam_files[4][PATH_MAX];
+static char pam_files[5][PATH_MAX];
 
 /* ---- output ----------------------------------------------------------------- */
 
@@ -852,8 +855,10 @@ static struct mon *mon_new(const char *const kv[])
 		return NULL;
 	}
 	diag_free(&d);
-	m->cfg =
-	    (struct monitor_config){.settings = &m->s, .overrides = m->ov, .noverrides = m->nov};
+	m->cfg = (struct monitor_config){.settings = &m->s,
+	                                 .overrides = m->ov,
+	                                 .noverrides = m->nov,
+	                                 .auth_timeout_ms = next_auth_timeout_ms};
 
 	fflush(stdout);
 	fflush(stderr);
@@ -1265,6 +1270,44 @@ static void check_auth(struct mon *m, const struct tuser *u, const char *user, c
 		        u->name);
 }
 #define CHECK_AUTH(m, u, user, pw, want) check_auth(m, u, user, pw, want, __LINE__)
+
+/* Extra: a PAM stack that never answers is timed out, and its worker and
+ * everything it forked are killed. */
+TEST(auth_timeout)
+{
+	struct tuser *p = &users[U_PLAIN];
+	char svc[128];
+	struct mon *m;
+	int64_t t0;
+	int got;
+
+	xsnprintf(svc, sizeof(svc), "auth-pam-service=%s", svc_slow);
+	next_auth_timeout_ms = 1000;
+	m = mon_new(KV(svc));
+	next_auth_timeout_ms = 0;
+	REQUIRE(m);
+	t0 = now_ms();
+	got = mon_auth(m, svc_slow, p->name, p->password, NULL, 0);
+	say("auth through a hanging PAM stack: %s after %.2f s",
+	    got < 0 ? "no answer" : mon_auth_result_name((enum mon_auth_result)got),
+	    (double)(now_ms() - t0) / 1000.0);
+	CHECK_INT(got, MON_AUTH_TIMEOUT);
+	/* pam_exec's sleep went with the worker: nothing of the PAM stack
+	 * is left running (bounded wait for the kill to land). */
+	{
+		int64_t deadline = now_ms() + 5000;
+		int left = 1;
+		while (left && now_ms() < deadline) {
+			char out[256];
+			left = run_cmd(ARGV("pgrep", "-f", "^/bin/sleep 300$"), NULL, out,
+			               sizeof(out)) == 0;
+			if (left)
+				poll(NULL, 0, 50);
+		}
+		CHECK(!left);
+	}
+out:;
+}
 
 /* 1: sign-in outcomes through MON_AUTH. */
 TEST(auth)
@@ -2063,6 +2106,62 @@ out:
 }
 
 /* 12: the exit record of a normal quit; the launcher refuses non-root. */
+/* Counts the user's processes running "sleep <secs>". */
+static int count_sleeps(const struct tuser *u, const char *secs)
+{
+	char uid[32], pattern[64], out[1024];
+	int n = 0;
+
+	xsnprintf(uid, sizeof(uid), "%u", (unsigned)u->uid);
+	xsnprintf(pattern, sizeof(pattern), "^sleep %s$", secs);
+	if (run_cmd(ARGV("pgrep", "-u", uid, "-f", pattern), NULL, out, sizeof(out)) != 0)
+		return 0;
+	for (char *p = out; *p; p++)
+		n += *p == '\n';
+	return n;
+}
+
+/* Extra (rsession.conf): session-quit-child-processes-on-exit. With 1, a
+ * quit stops what the session started, including a background job that
+ * was orphaned at once (system("sleep &")); with 0 they keep running. */
+TEST(quit_child_processes)
+{
+	struct tuser *u = &users[U_PLAIN];
+	struct mon *m;
+	struct sess *s;
+	int64_t deadline;
+
+	for (int on = 1; on >= 0; on--) {
+		const char *secs = on ? "311" : "312";
+		char code[128];
+		REQUIRE((m = mon_new(on ? KV("session-quit-child-processes-on-exit=1") : NULL)));
+		REQUIRE((s = session_start(m, u, on ? "kids1" : "kids0")));
+		xsnprintf(code, sizeof(code), "{system('sleep %s > /dev/null 2>&1 &'); 'started'}",
+		          secs);
+		CHECK_R(&s->c, code, "started");
+		deadline = now_ms() + 5000;
+		while (count_sleeps(u, secs) < 1 && now_ms() < deadline)
+			poll(NULL, 0, 20);
+		CHECK_INT(count_sleeps(u, secs), 1);
+		REQUIRE(session_quit(s) == 0);
+		json_t *rec = exit_record(s->id, T_MS);
+		REQUIRE(rec != NULL);
+		json_decref(rec);
+		deadline = now_ms() + 5000;
+		while (on && count_sleeps(u, secs) > 0 && now_ms() < deadline)
+			poll(NULL, 0, 20);
+		say("session-quit-child-processes-on-exit=%d: %d background sleep(s) left", on,
+		    count_sleeps(u, secs));
+		CHECK_INT(count_sleeps(u, secs), on ? 0 : 1);
+		if (!on) {
+			char uid[32];
+			xsnprintf(uid, sizeof(uid), "%u", (unsigned)u->uid);
+			run_cmd(ARGV("pkill", "-u", uid, "-f", "^sleep 312$"), NULL, NULL, 0);
+		}
+	}
+out:;
+}
+
 TEST(exit_record_and_nonroot)
 {
 	struct tuser *u = &users[U_PLAIN];
@@ -2451,6 +2550,7 @@ static bool setup(void)
 	xsnprintf(svc_session, sizeof(svc_session), "rs-lt-%d-session", (int)pid);
 	xsnprintf(svc_exec, sizeof(svc_exec), "rs-lt-%d-sessexec", (int)pid);
 	xsnprintf(svc_pw, sizeof(svc_pw), "rs-lt-%d-sesspw", (int)pid);
+	xsnprintf(svc_slow, sizeof(svc_slow), "rs-lt-%d-slow", (int)pid);
 	online_cpus = count_online_cpus();
 	grp_core = online_cpus >= 2 ? 2 : 1;
 	errno = 0;
@@ -2679,6 +2779,11 @@ static bool setup(void)
 	          (int)pid, pam_exec_script, pam_env_file);
 	if (!write_pam(3, svc_pw, text))
 		return false;
+	/* A sign-in stack that hangs, like one waiting on a dead LDAP server. */
+	if (!write_pam(4, svc_slow,
+	               "auth required pam_exec.so quiet /bin/sleep 300\n"
+	               "account required pam_permit.so\n"))
+		return false;
 
 	/* The whole configuration must load cleanly. */
 	{
@@ -2746,6 +2851,7 @@ int main(void)
 	}
 
 	RUN_LAUNCH(auth);
+	RUN_LAUNCH(auth_timeout);
 	RUN_LAUNCH(launch_plain);
 	RUN_LAUNCH(group_profile);
 	RUN_LAUNCH(affinity_missing_core);
@@ -2757,6 +2863,7 @@ int main(void)
 	RUN_LAUNCH(signal_and_stats);
 	RUN_LAUNCH(use_password);
 	RUN_LAUNCH(exit_record_and_nonroot);
+	RUN_LAUNCH(quit_child_processes);
 	RUN_LAUNCH(tmpdir_removed);
 
 	cleanup();

@@ -1,0 +1,21 @@
+/*
+ * Process trees, from /proc. Descendants are found by parent pid, not by
+ * process group or session: programs (pam_exec, R's system(), callr) start
+ * their own groups and sessions and still belong to whoever started them.
+ */
+#ifndef RSERVER_PROC_H
+#define RSERVER_PROC_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+/* Collects up to max descendants of root (not root itself) into out;
+ * returns how many. A snapshot: call it before killing, since an orphan is
+ * adopted by init and no longer found. */
+size_t proc_descendants(pid_t root, pid_t *out, size_t max);
+
+/* Collects up to max processes whose session id is sid, other than sid
+ * itself and skip; returns how many. */
+size_t proc_in_session(pid_t sid, pid_t skip, pid_t *out, size_t max);
+
+#endif
