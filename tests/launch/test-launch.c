@@ -2385,7 +2385,7 @@ static void cleanup(void)
 	if (group_created && run_cmd(ARGV("groupdel", group_name), NULL, out, sizeof(out)) != 0 &&
 	    getgrnam(group_name))
 		fprintf(stderr, "cleanup: groupdel %s: %s", group_name, out);
-	for (size_t i = 0; i < 4; i++)
+	for (size_t i = 0; i < sizeof(pam_files) / sizeof(pam_files[0]); i++)
 		if (pam_files[i][0] && unlink(pam_files[i]) < 0 && errno != ENOENT)
 			fprintf(stderr, "cleanup: unlink %s: %s\n", pam_files[i], strerror(errno));
 	if (root[0])
@@ -2402,7 +2402,7 @@ static void cleanup(void)
 		fprintf(stderr, "cleanup: %s or %s is still there\n", server_user, group_name);
 		ok = false;
 	}
-	for (size_t i = 0; i < 4; i++)
+	for (size_t i = 0; i < sizeof(pam_files) / sizeof(pam_files[0]); i++)
 		if (pam_files[i][0] && exists(pam_files[i])) {
 			fprintf(stderr, "cleanup: %s is still there\n", pam_files[i]);
 			ok = false;
