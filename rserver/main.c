@@ -1,8 +1,8 @@
 /*
  * rserver: the multi-user R session server.
  *
- * This file only dispatches the command line. The configuration actions
- * live in config-report.c.
+ * This file only dispatches the command line: the configuration actions
+ * live in config-report.c, the server in server.c.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -10,6 +10,7 @@
 
 #include "cmdline.h"
 #include "config-report.h"
+#include "server.h"
 
 static void usage(FILE *out)
 {
@@ -61,10 +62,7 @@ int main(int argc, char **argv)
 		break;
 	case CMDLINE_SERVE:
 	default:
-		fprintf(stderr, "rserver: serving HTTP is not part of this build yet; "
-		                "the configuration actions are --test-config, --print-config "
-		                "and --print-profile=USER\n");
-		status = 1;
+		status = server_run(&cl);
 		break;
 	}
 	cmdline_free(&cl);

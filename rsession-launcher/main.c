@@ -52,6 +52,7 @@
 #include "launcher.h"
 #include "log.h"
 #include "pamsession.h"
+#include "privdrop.h"
 #include "profiles.h"
 #include "rinstall.h"
 #include "secret.h"
@@ -668,30 +669,11 @@ static void child_limits_and_placement(void)
 
 static void child_drop_privileges(void)
 {
-	uid_t uid = L.pw.pw_uid, ru, eu, su;
-	gid_t gid = L.pw.pw_gid, rg, eg, sg;
-	struct rlimit nproc, unlimited = {RLIM_INFINITY, RLIM_INFINITY};
+	char err[256];
+	int r = privdrop_permanently(L.user, L.pw.pw_uid, L.pw.pw_gid, true, err, sizeof(err));
 
-	if (initgroups(L.user, gid) < 0)
-		child_fail(STEP_GROUPS, "initgroups: %s", strerror(errno));
-	if (setresgid(gid, gid, gid) < 0)
-		child_fail(STEP_UID, "setresgid %u: %s", (unsigned)gid, strerror(errno));
-	/* A user already at max-processes would make setuid fail (or mark the
-	 * next execve to fail): lift the limit across the switch, as sudo
-	 * does, then put it back. */
-	getrlimit(RLIMIT_NPROC, &nproc);
-	setrlimit(RLIMIT_NPROC, &unlimited);
-	if (setresuid(uid, uid, uid) < 0)
-		child_fail(STEP_UID, "setresuid %u: %s", (unsigned)uid, strerror(errno));
-	if (setrlimit(RLIMIT_NPROC, &nproc) < 0)
-		child_fail(STEP_UID, "restoring max-processes: %s", strerror(errno));
-	/* Prove it (OpenSSH's permanently_set_uid): every id is the user's
-	 * and root cannot be regained. */
-	if (getresuid(&ru, &eu, &su) < 0 || ru != uid || eu != uid || su != uid ||
-	    getresgid(&rg, &eg, &sg) < 0 || rg != gid || eg != gid || sg != gid)
-		child_fail(STEP_UID, "ids did not change as asked");
-	if (setuid(0) != -1 || seteuid(0) != -1 || setgid(0) != -1)
-		child_fail(STEP_UID, "root could be regained after dropping privileges");
+	if (r < 0)
+		child_fail(strncmp(err, "initgroups", 10) == 0 ? STEP_GROUPS : STEP_UID, "%s", err);
 }
 
 static int env_add(char **env, size_t *n, const char *name, const char *value)

@@ -1,0 +1,209 @@
+/*
+ * rserver's start-up and loop; see server.h.
+ *
+ * The order is deliberate:
+ *  1. as root: read and check every configuration file; refuse to start on
+ *     any error (file:line on stderr);
+ *  2. find server-user (refuse, saying how to create it, when missing);
+ *  3. fork the monitor, which stays root;
+ *  4. bind the HTTP port (a privileged port needs root);
+ *  5. drop to server-user for good and prove it;
+ *  6. serve until SIGTERM. Sessions are not children of this process (the
+ *     launchers made them their own process sessions), so stopping rserver
+ *     leaves them running.
+ */
+#include "server.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <uv.h>
+
+#include "config-report.h"
+#include "http.h"
+#include "log.h"
+#include "monitor-client.h"
+#include "monitor.h"
+#include "privdrop.h"
+
+static struct {
+	uv_loop_t loop;
+	uv_signal_t sigterm, sigint, sighup;
+	struct http *http;
+	pid_t monitor_pid;
+	int monitor_fd;
+	int status;
+} S;
+
+static void apply_logging(const struct settings *s)
+{
+	struct log_settings ls = {0};
+
+	log_level_from_string(conf_str(s->logging, LOGGING_LOG_LEVEL), &ls.level);
+	ls.target = strcmp(conf_str(s->logging, LOGGING_LOGGER_TYPE), "file") == 0 ? LOG_TARGET_FILE
+		    : strcmp(conf_str(s->logging, LOGGING_LOGGER_TYPE), "syslog") == 0
+			    ? LOG_TARGET_SYSLOG
+			    : LOG_TARGET_STDERR;
+	ls.format = strcmp(conf_str(s->logging, LOGGING_LOG_MESSAGE_FORMAT), "json") == 0
+			    ? LOG_FORMAT_JSON
+			    : LOG_FORMAT_PRETTY;
+	ls.dir = conf_str(s->logging, LOGGING_LOG_DIR);
+	if (ls.target == LOG_TARGET_FILE && mkdir(ls.dir, 0755) < 0 && errno != EEXIST)
+		log_warn("Cannot create log-dir %s", ls.dir);
+	if (log_configure(&ls) < 0)
+		log_warn("Cannot open the log file in %s; logging to stderr", ls.dir);
+}
+
+static bool is_loopback(const char *addr)
+{
+	struct in_addr a4;
+
+	if (inet_pton(AF_INET, addr, &a4) == 1)
+		return (ntohl(a4.s_addr) >> 24) == 127;
+	return strcmp(addr, "::1") == 0;
+}
+
+static void on_stop(uv_signal_t *h, int sig)
+{
+	(void)h;
+	log_info("Received %s: stopping; sessions keep running", strsignal(sig));
+	http_stop(S.http);
+	S.http = NULL;
+	/* The monitor exits when its socket closes. */
+	if (S.monitor_fd >= 0) {
+		close(S.monitor_fd);
+		S.monitor_fd = -1;
+	}
+	uv_signal_stop(&S.sigterm);
+	uv_signal_stop(&S.sigint);
+	uv_signal_stop(&S.sighup);
+	uv_close((uv_handle_t *)&S.sigterm, NULL);
+	uv_close((uv_handle_t *)&S.sigint, NULL);
+	uv_close((uv_handle_t *)&S.sighup, NULL);
+}
+
+static void on_reload(uv_signal_t *h, int sig)
+{
+	(void)h;
+	(void)sig;
+	log_info("Received SIGHUP: nothing in this build is reloadable yet");
+}
+
+int server_run(const struct cmdline *cl)
+{
+	struct settings s = {0};
+	struct monitor_config mcfg = {0};
+	struct diag d;
+	struct passwd *pw;
+	const char *user;
+	char err[512];
+	int r;
+
+	log_init("rserver");
+	if (geteuid() != 0) {
+		fprintf(stderr, "rserver: must start as root: it authenticates users with PAM and "
+				"starts their sessions\n");
+		return 1;
+	}
+	/* 1 */
+	diag_init(&d);
+	r = config_load(cl, &s, &d);
+	diag_print(&d, stderr);
+	if (r < 0 || diag_errors(&d)) {
+		fprintf(stderr, "rserver: refusing to start with configuration errors in %s\n",
+			cl->config_dir);
+		diag_free(&d);
+		settings_free(&s);
+		return 1;
+	}
+	diag_free(&d);
+	apply_logging(&s);
+
+	/* 2 */
+	user = conf_str(s.rserver, RSERVER_SERVER_USER);
+	pw = getpwnam(user);
+	if (!pw) {
+		log_errorx("server-user '%s' does not exist; create it with: useradd --system "
+			   "--no-create-home --shell /usr/sbin/nologin %s",
+			   user, user);
+		settings_free(&s);
+		return 1;
+	}
+	if (pw->pw_uid == 0) {
+		log_errorx("server-user '%s' is root; the network process must not run as root",
+			   user);
+		settings_free(&s);
+		return 1;
+	}
+
+	/* 3 */
+	mcfg.settings = &s;
+	for (size_t i = 0; i < cl->noverrides; i++) {
+		/* The launcher takes the same --key=value overrides. */
+		char **nv = reallocarray(mcfg.overrides, mcfg.noverrides + 1, sizeof(char *));
+		if (!nv || asprintf(&nv[mcfg.noverrides], "--%s=%s", cl->overrides[i].key,
+				    cl->overrides[i].value) < 0) {
+			free(nv);
+			log_errorx("Out of memory");
+			return 1;
+		}
+		mcfg.overrides = nv;
+		mcfg.noverrides++;
+	}
+	r = monitor_spawn(&mcfg, &S.monitor_pid, &S.monitor_fd);
+	if (r < 0) {
+		log_error_errno(-r, "Failed to start the monitor");
+		return 1;
+	}
+
+	/* 4 */
+	uv_loop_init(&S.loop);
+	r = http_start(&S.loop, &s, &S.http, err, sizeof(err));
+	if (r < 0) {
+		log_errorx("%s", err);
+		return 1;
+	}
+
+	/* 5: for good. prctl: the dropped process must not be ptrace-able by
+	 * the server user's other processes, nor dump memory. */
+	r = privdrop_permanently(NULL, pw->pw_uid, pw->pw_gid, false, err, sizeof(err));
+	if (r < 0) {
+		log_errorx("Failed to drop privileges to %s: %s", user, err);
+		_exit(1);
+	}
+	prctl(PR_SET_DUMPABLE, 0);
+	log_info("rserver %s serving http://%s:%lld as %s (uid %u); monitor pid %d",
+		 RSERVER_VERSION, conf_str(s.rserver, RSERVER_WWW_ADDRESS),
+		 conf_int(s.rserver, RSERVER_WWW_PORT), user, (unsigned)pw->pw_uid,
+		 (int)S.monitor_pid);
+	if (!conf_bool(s.rserver, RSERVER_SSL_ENABLED) &&
+	    !is_loopback(conf_str(s.rserver, RSERVER_WWW_ADDRESS)))
+		log_warnx("Serving plain HTTP on %s: passwords cross the network unencrypted; "
+			  "set ssl-enabled=1 or put rserver behind a TLS proxy",
+			  conf_str(s.rserver, RSERVER_WWW_ADDRESS));
+
+	/* 6 */
+	uv_signal_init(&S.loop, &S.sigterm);
+	uv_signal_init(&S.loop, &S.sigint);
+	uv_signal_init(&S.loop, &S.sighup);
+	uv_signal_start(&S.sigterm, on_stop, SIGTERM);
+	uv_signal_start(&S.sigint, on_stop, SIGINT);
+	uv_signal_start(&S.sighup, on_reload, SIGHUP);
+	signal(SIGPIPE, SIG_IGN);
+	uv_run(&S.loop, UV_RUN_DEFAULT);
+	uv_loop_close(&S.loop);
+	log_info("rserver stopped");
+	for (size_t i = 0; i < mcfg.noverrides; i++)
+		free(mcfg.overrides[i]);
+	free(mcfg.overrides);
+	settings_free(&s);
+	return S.status;
+}

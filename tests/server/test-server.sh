@@ -1,0 +1,110 @@
+#!/usr/bin/env bash
+# Drives the real rserver as root: start-up refusals, the privilege split
+# (network process as server-user, monitor as root), /health-check and
+# /__ping__, malformed requests answered with 4xx and no crash, and a clean
+# SIGTERM. Creates a throwaway server user and removes it (and everything
+# else it made) on exit, even on failure. Skips when not root.
+set -uo pipefail
+: "${RSERVER:?}"
+
+if [ "$(id -u)" -ne 0 ]; then
+	echo "SKIP test-server: needs root (throwaway users, privilege drop)"
+	echo "0 passed, 0 failed"
+	exit 0
+fi
+
+passed=0 failed=0
+tmp=$(mktemp -d /tmp/rs-srv-XXXXXX)
+srv_user="rs_srv_$$"
+pids=()
+cleanup() {
+	for p in "${pids[@]}"; do kill -KILL "$p" 2>/dev/null; done
+	userdel "$srv_user" 2>/dev/null
+	rm -rf "$tmp"
+}
+trap cleanup EXIT
+
+ok() { passed=$((passed + 1)); echo "ok   $1"; }
+fail() { failed=$((failed + 1)); echo "FAIL $1"; shift; printf '     %s\n' "$@"; }
+check() { # NAME WANT GOT
+	if [ "$2" = "$3" ]; then ok "$1"; else fail "$1" "got '$3', want '$2'"; fi
+}
+
+useradd -r -M -s /usr/sbin/nologin "$srv_user" || exit 1
+srv_uid=$(id -u "$srv_user")
+
+# A free port on loopback.
+port=$((20000 + $$ % 20000))
+while (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; do port=$((port + 1)); done
+
+conf="$tmp/conf"
+mkdir -p "$conf"
+cat >"$conf/rserver.conf" <<CONF
+www-address=127.0.0.1
+www-port=$port
+server-user=$srv_user
+server-data-dir=$tmp/data
+CONF
+printf 'directory=%s/db\n' "$tmp" >"$conf/database.conf"
+url="http://127.0.0.1:$port"
+
+# Starts rserver in the background, waits until it answers; sets $pid.
+start() {
+	"$RSERVER" --config-dir "$conf" "$@" >>"$tmp/log" 2>&1 &
+	pid=$!
+	pids+=("$pid")
+	for _ in $(seq 100); do
+		curl -s -o /dev/null "$url/health-check" && return 0
+		kill -0 "$pid" 2>/dev/null || return 1
+		sleep 0.05
+	done
+	return 1
+}
+
+# 1. Refusals before anything is served.
+out=$(setpriv --reuid=65534 --regid=65534 --clear-groups "$RSERVER" --config-dir "$conf" 2>&1)
+check "refuses to start as non-root: exit" 1 "$?"
+case "$out" in *"must start as root"*) ok "non-root message" ;; *) fail "non-root message" "$out" ;; esac
+out=$("$RSERVER" --config-dir "$conf" --server-user=rs_no_such_user_$$ 2>&1)
+check "missing server-user: exit" 1 "$?"
+case "$out" in *"does not exist; create it with: useradd"*) ok "missing server-user says how to create it" ;;
+*) fail "missing server-user says how to create it" "$out" ;; esac
+out=$("$RSERVER" --config-dir "$conf" --www-port=99999 2>&1)
+check "bad value: exit" 1 "$?"
+case "$out" in *"www-port: 99999 is out of range"*) ok "bad value refuses with the reason" ;;
+*) fail "bad value refuses with the reason" "$out" ;; esac
+
+# 2. Serving, as server-user, with a root monitor.
+if start; then ok "starts and answers"; else fail "starts and answers" "$(cat "$tmp/log")"; fi
+check "health-check" "200 ok" "$(curl -s -w '%{http_code} ' -o "$tmp/body" "$url/health-check"; cat "$tmp/body" | tr -d '\n')"
+check "__ping__" "200 {}" "$(curl -s -w '%{http_code} ' -o "$tmp/body" "$url/__ping__"; cat "$tmp/body")"
+check "unknown route" 404 "$(curl -s -o /dev/null -w '%{http_code}' "$url/no/such/route")"
+check "network process runs as server-user" "$srv_uid $srv_uid $srv_uid $srv_uid" \
+	"$(awk '/^Uid:/ {print $2, $3, $4, $5}' "/proc/$pid/status")"
+monitor=$(pgrep -P "$pid" | head -1)
+check "monitor runs as root" "0 0 0 0" "$(awk '/^Uid:/ {print $2, $3, $4, $5}' "/proc/$monitor/status" 2>/dev/null)"
+# A non-dumpable process's /proc files belong to root, not to its uid: the
+# server user's other processes cannot read its memory or environment.
+check "network process is not dumpable" "0" "$(stat -c %u "/proc/$pid/environ")"
+headers=$(curl -s -D - -o /dev/null "$url/__ping__")
+case "$headers" in *"x-content-type-options: nosniff"*) ok "security headers" ;; *) fail "security headers" "$headers" ;; esac
+
+# 3. Malformed requests get 4xx (or a closed connection), never a crash.
+big=$(head -c 20000 /dev/zero | tr '\0' 'a')
+code=$(curl -s -o /dev/null -w '%{http_code}' -H "X-Big: $big" "$url/health-check")
+case "$code" in 4*|000) ok "oversized headers refused ($code)" ;; *) fail "oversized headers refused" "got $code" ;; esac
+reply=$( (printf 'GARBAGE / HTTP/9.9\r\n\r\n'; sleep 0.3) | timeout 5 bash -c "exec 3<>/dev/tcp/127.0.0.1/$port; cat >&3 & head -c 12 <&3" 2>/dev/null)
+case "$reply" in "" | "HTTP/1.1 4"*) ok "garbage request line refused (${reply:-closed})" ;; *) fail "garbage request line" "$reply" ;; esac
+check "still serving after malformed requests" 200 "$(curl -s -o /dev/null -w '%{http_code}' "$url/health-check")"
+check "network process survived" 0 "$(kill -0 "$pid" 2>/dev/null; echo $?)"
+
+# 4. SIGTERM stops rserver (and its monitor) promptly.
+kill -TERM "$pid"
+for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.05; done
+if kill -0 "$pid" 2>/dev/null; then fail "SIGTERM stops rserver" "still running"; else ok "SIGTERM stops rserver"; fi
+for _ in $(seq 100); do kill -0 "$monitor" 2>/dev/null || break; sleep 0.05; done
+if kill -0 "$monitor" 2>/dev/null; then fail "monitor exits with it" "pid $monitor still running"; else ok "monitor exits with it"; fi
+grep -q "stopping; sessions keep running" "$tmp/log" && ok "stop is logged" || fail "stop is logged" "$(cat "$tmp/log")"
+
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
