@@ -64,9 +64,11 @@ struct db;
  * each in its own transaction.
  *
  * On failure writes a message naming path into err (if errsize > 0) and
- * returns -ENOENT (no such directory), another negative errno from
- * creating the file, -ENOTSUP (the schema is newer than DB_SCHEMA_VERSION),
- * -ENOMEM or -EIO (not a database, corrupt, unreadable, no WAL).
+ * returns -ENOENT (no such directory), -ELOOP (path is a symbolic link),
+ * -EINVAL (not a regular file), another negative errno from creating the
+ * file (-EACCES, -EISDIR), -ENOTSUP (the schema is newer than
+ * DB_SCHEMA_VERSION; the file is left untouched), -ENOMEM or -EIO (not a
+ * database, corrupt, unreadable, no WAL).
  */
 int db_open(const char *path, struct db **ret, char *err, size_t errsize);
 
@@ -101,21 +103,21 @@ const char *db_session_state_name(enum db_session_state state);
 int db_session_state_parse(const char *name, enum db_session_state *ret);
 
 struct db_session {
-	char id[DB_SESSION_ID_MAX + 1];     /* not empty */
-	char user[DB_USER_MAX + 1];         /* not empty */
+	char id[DB_SESSION_ID_MAX + 1]; /* not empty */
+	char user[DB_USER_MAX + 1];     /* not empty */
 	enum db_session_state state;
-	pid_t pid;                          /* rsession; 0 when not running */
-	uint64_t pid_start_time;            /* /proc/<pid>/stat field 22, clock ticks
-	                                       since boot, so a reused pid is told
-	                                       apart; 0 when unknown */
+	pid_t pid;               /* rsession; 0 when not running */
+	uint64_t pid_start_time; /* /proc/<pid>/stat field 22, clock ticks
+	                            since boot, so a reused pid is told
+	                            apart; 0 when unknown */
 	char socket_path[DB_SOCKET_PATH_MAX + 1];
-	pid_t launcher_pid;                 /* 0 when none */
-	int64_t started;                    /* the current rsession started */
-	int64_t last_activity;              /* last console output or input */
-	int64_t last_input;                 /* last console input from the user */
+	pid_t launcher_pid;                       /* 0 when none */
+	int64_t started;                          /* the current rsession started */
+	int64_t last_activity;                    /* last console output or input */
+	int64_t last_input;                       /* last console input from the user */
 	char exit_reason[DB_EXIT_REASON_MAX + 1]; /* "" if none */
-	char profile[DB_PROFILE_MAX + 1];   /* short description of its settings */
-	int64_t created;                    /* the session was first created */
+	char profile[DB_PROFILE_MAX + 1];         /* short description of its settings */
+	int64_t created;                          /* the session was first created */
 };
 
 /*
@@ -134,8 +136,7 @@ int db_session_get(struct db *db, const char *id, struct db_session *ret);
  * created (then id). *ret_items is a malloc'd array (NULL when *ret_n is 0)
  * to free with db_session_list_free().
  */
-int db_session_list(struct db *db, const char *user, struct db_session **ret_items,
-                    size_t *ret_n);
+int db_session_list(struct db *db, const char *user, struct db_session **ret_items, size_t *ret_n);
 void db_session_list_free(struct db_session *items);
 
 /* Deletes session id; -ENOENT if there is none. */
@@ -207,10 +208,10 @@ void db_ack_list_free(struct db_ack *items);
 
 struct db_audit_event {
 	int64_t when_ms;
-	char actor[DB_USER_MAX + 1];             /* who: a user, "admin-cli", "rserver" */
-	char action[DB_AUDIT_ACTION_MAX + 1];    /* what: "sign-in", "kill-session" */
-	char target[DB_AUDIT_TARGET_MAX + 1];    /* to what: a session id, a user; may be "" */
-	char detail[DB_AUDIT_DETAIL_MAX + 1];    /* free text; may be "" */
+	char actor[DB_USER_MAX + 1];          /* who: a user, "admin-cli", "rserver" */
+	char action[DB_AUDIT_ACTION_MAX + 1]; /* what: "sign-in", "kill-session" */
+	char target[DB_AUDIT_TARGET_MAX + 1]; /* to what: a session id, a user; may be "" */
+	char detail[DB_AUDIT_DETAIL_MAX + 1]; /* free text; may be "" */
 };
 
 /* Appends an event; actor and action must not be empty, target and detail
@@ -226,5 +227,9 @@ int db_audit_add(struct db *db, int64_t when_ms, const char *actor, const char *
 int db_audit_list(struct db *db, int64_t since_ms, size_t limit, struct db_audit_event **ret_items,
                   size_t *ret_n);
 void db_audit_list_free(struct db_audit_event *items);
+
+/* Forgets events before before_ms, so that the trail does not grow without
+ * end; how long to keep it is the caller's policy. */
+int db_audit_prune(struct db *db, int64_t before_ms);
 
 #endif
