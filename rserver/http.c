@@ -28,12 +28,12 @@ struct http {
 static int respond(struct lws *wsi, unsigned status, const char *type, const char *body)
 {
 	unsigned char buf[LWS_PRE + 1024], *start = buf + LWS_PRE, *p = start,
-					     *end = buf + sizeof(buf) - 1;
+	                                   *end = buf + sizeof(buf) - 1;
 	size_t len = strlen(body);
 
 	if (lws_add_http_common_headers(wsi, status, type, (lws_filepos_t)len, &p, end) ||
 	    lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_CACHE_CONTROL,
-					 (const unsigned char *)"no-store", 8, &p, end) ||
+	                                 (const unsigned char *)"no-store", 8, &p, end) ||
 	    lws_finalize_write_http_header(wsi, start, &p, end))
 		return -1;
 	if (len) {
@@ -47,8 +47,8 @@ static int respond(struct lws *wsi, unsigned status, const char *type, const cha
 	return lws_http_transaction_completed(wsi) ? -1 : 0;
 }
 
-static int http_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
-			 void *in, size_t len)
+static int http_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
+                         size_t len)
 {
 	const char *path = in;
 
@@ -57,7 +57,7 @@ static int http_callback(struct lws *wsi, enum lws_callback_reasons reason, void
 		if (lws_hdr_total_length(wsi, WSI_TOKEN_GET_URI) <= 0) {
 			/* Only GET is routed so far; other methods get 405. */
 			return respond(wsi, HTTP_STATUS_METHOD_NOT_ALLOWED, "text/plain",
-				       "method not allowed\n");
+			               "method not allowed\n");
 		}
 		if (strcmp(path, "/health-check") == 0)
 			return respond(wsi, HTTP_STATUS_OK, "text/plain", "ok\n");
@@ -71,8 +71,7 @@ static int http_callback(struct lws *wsi, enum lws_callback_reasons reason, void
 }
 
 static const struct lws_protocols protocols[] = {
-	{"http", http_callback, 0, 0, 0, NULL, 0},
-	{NULL, NULL, 0, 0, 0, NULL, 0}, /* terminator */
+    {"http", http_callback, 0, 0, 0, NULL, 0}, {NULL, NULL, 0, 0, 0, NULL, 0}, /* terminator */
 };
 
 /* lws logs through its own hook; route warnings and errors to ours. */
@@ -91,7 +90,7 @@ static void lws_log(int level, const char *line)
 }
 
 int http_start(uv_loop_t *loop, const struct settings *s, struct http **ret, char *err,
-	       size_t errsize)
+               size_t errsize)
 {
 	struct lws_context_creation_info info;
 	struct http *h = calloc(1, sizeof(*h));
@@ -102,7 +101,8 @@ int http_start(uv_loop_t *loop, const struct settings *s, struct http **ret, cha
 	memset(&info, 0, sizeof(info));
 	h->loops[0] = loop;
 	info.foreign_loops = h->loops;
-	info.options = LWS_SERVER_OPTION_LIBUV | LWS_SERVER_OPTION_HTTP_HEADERS_SECURITY_BEST_PRACTICES_ENFORCE;
+	info.options = LWS_SERVER_OPTION_LIBUV |
+	               LWS_SERVER_OPTION_HTTP_HEADERS_SECURITY_BEST_PRACTICES_ENFORCE;
 	info.port = (int)conf_int(s->rserver, RSERVER_WWW_PORT);
 	/* lws takes NULL for "every address". */
 	info.iface = conf_str(s->rserver, RSERVER_WWW_ADDRESS);
@@ -114,9 +114,10 @@ int http_start(uv_loop_t *loop, const struct settings *s, struct http **ret, cha
 	info.vhost_name = "rserver";
 	h->ctx = lws_create_context(&info);
 	if (!h->ctx) {
-		snprintf(err, errsize, "cannot serve HTTP on %s:%d (port in use, or the lws libuv "
-				       "plugin libwebsockets-evlib-uv missing?)",
-			 conf_str(s->rserver, RSERVER_WWW_ADDRESS), info.port);
+		snprintf(err, errsize,
+		         "cannot serve HTTP on %s:%d (port in use, or the lws libuv "
+		         "plugin libwebsockets-evlib-uv missing?)",
+		         conf_str(s->rserver, RSERVER_WWW_ADDRESS), info.port);
 		free(h);
 		return -EADDRINUSE;
 	}

@@ -6,7 +6,9 @@
  *     any error (file:line on stderr);
  *  2. find server-user (refuse, saying how to create it, when missing);
  *  3. fork the monitor, which stays root;
- *  4. bind the HTTP port (a privileged port needs root);
+ *  4. bind the HTTP port (a privileged port needs root), open the database
+ *     (its directory and files then belong to server-user, so sqlite can
+ *     reopen them after the drop);
  *  5. drop to server-user for good and prove it;
  *  6. serve until SIGTERM. Sessions are not children of this process (the
  *     launchers made them their own process sessions), so stopping rserver
@@ -28,6 +30,7 @@
 #include <uv.h>
 
 #include "config-report.h"
+#include "db.h"
 #include "http.h"
 #include "log.h"
 #include "monitor-client.h"
@@ -38,6 +41,7 @@ static struct {
 	uv_loop_t loop;
 	uv_signal_t sigterm, sigint, sighup;
 	struct http *http;
+	struct db *db;
 	pid_t monitor_pid;
 	int monitor_fd;
 	int status;
@@ -49,17 +53,61 @@ static void apply_logging(const struct settings *s)
 
 	log_level_from_string(conf_str(s->logging, LOGGING_LOG_LEVEL), &ls.level);
 	ls.target = strcmp(conf_str(s->logging, LOGGING_LOGGER_TYPE), "file") == 0 ? LOG_TARGET_FILE
-		    : strcmp(conf_str(s->logging, LOGGING_LOGGER_TYPE), "syslog") == 0
-			    ? LOG_TARGET_SYSLOG
-			    : LOG_TARGET_STDERR;
+	            : strcmp(conf_str(s->logging, LOGGING_LOGGER_TYPE), "syslog") == 0
+	                ? LOG_TARGET_SYSLOG
+	                : LOG_TARGET_STDERR;
 	ls.format = strcmp(conf_str(s->logging, LOGGING_LOG_MESSAGE_FORMAT), "json") == 0
-			    ? LOG_FORMAT_JSON
-			    : LOG_FORMAT_PRETTY;
+	                ? LOG_FORMAT_JSON
+	                : LOG_FORMAT_PRETTY;
 	ls.dir = conf_str(s->logging, LOGGING_LOG_DIR);
 	if (ls.target == LOG_TARGET_FILE && mkdir(ls.dir, 0755) < 0 && errno != EEXIST)
 		log_warn("Cannot create log-dir %s", ls.dir);
 	if (log_configure(&ls) < 0)
 		log_warn("Cannot open the log file in %s; logging to stderr", ls.dir);
+}
+
+/*
+ * Opens <database directory>/rstudio.sqlite. The directory and the files
+ * become server-user's (0700/0600): the network process keeps using them
+ * after it drops privileges, and nobody else may read sessions or sign-in
+ * records.
+ */
+static int open_database(const struct settings *s, const struct passwd *pw, char *err,
+                         size_t errsize)
+{
+	const char *dir = conf_str(s->database, DATABASE_DIRECTORY);
+	static const char *const suffixes[] = {"", "-wal", "-shm"};
+	char *path = NULL;
+	int r;
+
+	if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
+		snprintf(err, errsize, "cannot create the database directory %s: %s", dir,
+		         strerror(errno));
+		return -errno;
+	}
+	if (chown(dir, pw->pw_uid, pw->pw_gid) < 0 || chmod(dir, 0700) < 0) {
+		snprintf(err, errsize, "cannot give %s to %s: %s", dir, pw->pw_name,
+		         strerror(errno));
+		return -errno;
+	}
+	if (asprintf(&path, "%s/rstudio.sqlite", dir) < 0)
+		return -ENOMEM;
+	r = db_open(path, &S.db, err, errsize);
+	for (size_t i = 0; r == 0 && i < 3; i++) {
+		char *f;
+		if (asprintf(&f, "%s%s", path, suffixes[i]) < 0) {
+			r = -ENOMEM;
+			break;
+		}
+		if (lchown(f, pw->pw_uid, pw->pw_gid) < 0 && errno != ENOENT) {
+			snprintf(err, errsize, "cannot give %s to %s: %s", f, pw->pw_name,
+			         strerror(errno));
+			r = -errno;
+		}
+		free(f);
+	}
+	free(path);
+	return r;
 }
 
 static bool is_loopback(const char *addr)
@@ -110,7 +158,7 @@ int server_run(const struct cmdline *cl)
 	log_init("rserver");
 	if (geteuid() != 0) {
 		fprintf(stderr, "rserver: must start as root: it authenticates users with PAM and "
-				"starts their sessions\n");
+		                "starts their sessions\n");
 		return 1;
 	}
 	/* 1 */
@@ -119,7 +167,7 @@ int server_run(const struct cmdline *cl)
 	diag_print(&d, stderr);
 	if (r < 0 || diag_errors(&d)) {
 		fprintf(stderr, "rserver: refusing to start with configuration errors in %s\n",
-			cl->config_dir);
+		        cl->config_dir);
 		diag_free(&d);
 		settings_free(&s);
 		return 1;
@@ -132,14 +180,14 @@ int server_run(const struct cmdline *cl)
 	pw = getpwnam(user);
 	if (!pw) {
 		log_errorx("server-user '%s' does not exist; create it with: useradd --system "
-			   "--no-create-home --shell /usr/sbin/nologin %s",
-			   user, user);
+		           "--no-create-home --shell /usr/sbin/nologin %s",
+		           user, user);
 		settings_free(&s);
 		return 1;
 	}
 	if (pw->pw_uid == 0) {
 		log_errorx("server-user '%s' is root; the network process must not run as root",
-			   user);
+		           user);
 		settings_free(&s);
 		return 1;
 	}
@@ -150,7 +198,7 @@ int server_run(const struct cmdline *cl)
 		/* The launcher takes the same --key=value overrides. */
 		char **nv = reallocarray(mcfg.overrides, mcfg.noverrides + 1, sizeof(char *));
 		if (!nv || asprintf(&nv[mcfg.noverrides], "--%s=%s", cl->overrides[i].key,
-				    cl->overrides[i].value) < 0) {
+		                    cl->overrides[i].value) < 0) {
 			free(nv);
 			log_errorx("Out of memory");
 			return 1;
@@ -171,6 +219,11 @@ int server_run(const struct cmdline *cl)
 		log_errorx("%s", err);
 		return 1;
 	}
+	r = open_database(&s, pw, err, sizeof(err));
+	if (r < 0) {
+		log_errorx("Database: %s", err);
+		return 1;
+	}
 
 	/* 5: for good. prctl: the dropped process must not be ptrace-able by
 	 * the server user's other processes, nor dump memory. */
@@ -181,14 +234,14 @@ int server_run(const struct cmdline *cl)
 	}
 	prctl(PR_SET_DUMPABLE, 0);
 	log_info("rserver %s serving http://%s:%lld as %s (uid %u); monitor pid %d",
-		 RSERVER_VERSION, conf_str(s.rserver, RSERVER_WWW_ADDRESS),
-		 conf_int(s.rserver, RSERVER_WWW_PORT), user, (unsigned)pw->pw_uid,
-		 (int)S.monitor_pid);
+	         RSERVER_VERSION, conf_str(s.rserver, RSERVER_WWW_ADDRESS),
+	         conf_int(s.rserver, RSERVER_WWW_PORT), user, (unsigned)pw->pw_uid,
+	         (int)S.monitor_pid);
 	if (!conf_bool(s.rserver, RSERVER_SSL_ENABLED) &&
 	    !is_loopback(conf_str(s.rserver, RSERVER_WWW_ADDRESS)))
 		log_warnx("Serving plain HTTP on %s: passwords cross the network unencrypted; "
-			  "set ssl-enabled=1 or put rserver behind a TLS proxy",
-			  conf_str(s.rserver, RSERVER_WWW_ADDRESS));
+		          "set ssl-enabled=1 or put rserver behind a TLS proxy",
+		          conf_str(s.rserver, RSERVER_WWW_ADDRESS));
 
 	/* 6 */
 	uv_signal_init(&S.loop, &S.sigterm);
@@ -200,6 +253,7 @@ int server_run(const struct cmdline *cl)
 	signal(SIGPIPE, SIG_IGN);
 	uv_run(&S.loop, UV_RUN_DEFAULT);
 	uv_loop_close(&S.loop);
+	db_close(S.db);
 	log_info("rserver stopped");
 	for (size_t i = 0; i < mcfg.noverrides; i++)
 		free(mcfg.overrides[i]);

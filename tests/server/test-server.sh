@@ -86,6 +86,8 @@ check "monitor runs as root" "0 0 0 0" "$(awk '/^Uid:/ {print $2, $3, $4, $5}' "
 # A non-dumpable process's /proc files belong to root, not to its uid: the
 # server user's other processes cannot read its memory or environment.
 check "network process is not dumpable" "0" "$(stat -c %u "/proc/$pid/environ")"
+check "database directory belongs to server-user, 0700" "$srv_uid 700" "$(stat -c '%u %a' "$tmp/db")"
+check "database file belongs to server-user, 0600" "$srv_uid 600" "$(stat -c '%u %a' "$tmp/db/rstudio.sqlite")"
 headers=$(curl -s -D - -o /dev/null "$url/__ping__")
 case "$headers" in *"x-content-type-options: nosniff"*) ok "security headers" ;; *) fail "security headers" "$headers" ;; esac
 
@@ -105,6 +107,13 @@ if kill -0 "$pid" 2>/dev/null; then fail "SIGTERM stops rserver" "still running"
 for _ in $(seq 100); do kill -0 "$monitor" 2>/dev/null || break; sleep 0.05; done
 if kill -0 "$monitor" 2>/dev/null; then fail "monitor exits with it" "pid $monitor still running"; else ok "monitor exits with it"; fi
 grep -q "stopping; sessions keep running" "$tmp/log" && ok "stop is logged" || fail "stop is logged" "$(cat "$tmp/log")"
+
+# 5. A database that is not sqlite refuses start-up, naming the problem.
+rm -f "$tmp/db/rstudio.sqlite-wal" "$tmp/db/rstudio.sqlite-shm"
+head -c 8192 /dev/urandom >"$tmp/db/rstudio.sqlite"
+out=$(timeout 20 "$RSERVER" --config-dir "$conf" 2>&1)
+check "corrupt database: exit" 1 "$?"
+case "$out" in *"Database: "*) ok "corrupt database is named" ;; *) fail "corrupt database is named" "$out" ;; esac
 
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]
