@@ -8,16 +8,91 @@
  */
 #include "http.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <libwebsockets.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "log.h"
 
-#define MAX_HEADER_BYTES 8192 /* a request line and headers beyond this get 431 */
-#define IDLE_TIMEOUT_S   60
+#define MAX_HEADER_BYTES     8192 /* a request line and headers beyond this get 431 */
+#define IDLE_TIMEOUT_S       60
+#define MAX_CONNS_PER_CLIENT 64 /* open connections from one address */
+
+/*
+ * Open connections by client address, for MAX_CONNS_PER_CLIENT. Each entry
+ * remembers the accepted fd and its socket's inode; an entry whose fd has
+ * since closed (or now names another socket) is stale and dropped when
+ * counting. That stays right however lws closes a connection, without
+ * relying on any particular close callback.
+ */
+struct conn_slot {
+	int fd;
+	ino_t ino;
+	char addr[INET6_ADDRSTRLEN];
+};
+
+static struct conn_slot *conns;
+static size_t nconns, conns_cap;
+
+static int conns_count(const char *addr)
+{
+	int n = 0;
+
+	for (size_t i = 0; i < nconns;) {
+		struct stat st;
+		if (fstat(conns[i].fd, &st) < 0 || st.st_ino != conns[i].ino) {
+			conns[i] = conns[--nconns];
+			continue;
+		}
+		n += strcmp(conns[i].addr, addr) == 0;
+		i++;
+	}
+	return n;
+}
+
+/* Decides on a new connection: its address may hold few enough already. */
+static int conns_admit(int fd)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+	char addr[INET6_ADDRSTRLEN] = "";
+	struct stat st;
+
+	if (getpeername(fd, (struct sockaddr *)&ss, &len) < 0 || fstat(fd, &st) < 0)
+		return 0; /* not an address we can count: lws will fail it anyway */
+	if (ss.ss_family == AF_INET6) {
+		struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
+		/* An IPv4 client on a dual-stack socket counts as IPv4. */
+		if (IN6_IS_ADDR_V4MAPPED(&s6->sin6_addr))
+			inet_ntop(AF_INET, &s6->sin6_addr.s6_addr[12], addr, sizeof(addr));
+		else
+			inet_ntop(AF_INET6, &s6->sin6_addr, addr, sizeof(addr));
+	} else if (ss.ss_family == AF_INET) {
+		inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr, addr, sizeof(addr));
+	}
+	if (conns_count(addr) >= MAX_CONNS_PER_CLIENT) {
+		log_warnx("Refused a connection from %s: %d connections open already", addr,
+		          MAX_CONNS_PER_CLIENT);
+		return -1;
+	}
+	if (nconns == conns_cap) {
+		size_t ncap = conns_cap ? conns_cap * 2 : 64;
+		struct conn_slot *n = reallocarray(conns, ncap, sizeof(*n));
+		if (!n)
+			return -1;
+		conns = n;
+		conns_cap = ncap;
+	}
+	conns[nconns].fd = fd;
+	conns[nconns].ino = st.st_ino;
+	snprintf(conns[nconns].addr, sizeof(conns[nconns].addr), "%s", addr);
+	nconns++;
+	return 0;
+}
 
 struct http {
 	struct lws_context *ctx;
@@ -53,6 +128,9 @@ static int http_callback(struct lws *wsi, enum lws_callback_reasons reason, void
 	const char *path = in;
 
 	switch (reason) {
+	case LWS_CALLBACK_FILTER_NETWORK_CONNECTION:
+		/* in is the accepted socket; non-zero closes it at once. */
+		return conns_admit((int)(intptr_t)in);
 	case LWS_CALLBACK_HTTP:
 		if (lws_hdr_total_length(wsi, WSI_TOKEN_GET_URI) <= 0) {
 			/* Only GET is routed so far; other methods get 405. */
@@ -131,4 +209,7 @@ void http_stop(struct http *h)
 		return;
 	lws_context_destroy(h->ctx);
 	free(h);
+	free(conns);
+	conns = NULL;
+	nconns = conns_cap = 0;
 }

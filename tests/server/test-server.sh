@@ -23,6 +23,8 @@ cleanup() {
 	rm -rf "$tmp"
 }
 trap cleanup EXIT
+# Writing to a connection the server refused must fail, not kill the test.
+trap "" PIPE
 
 ok() { passed=$((passed + 1)); echo "ok   $1"; }
 fail() { failed=$((failed + 1)); echo "FAIL $1"; shift; printf '     %s\n' "$@"; }
@@ -97,6 +99,20 @@ code=$(curl -s -o /dev/null -w '%{http_code}' -H "X-Big: $big" "$url/health-chec
 case "$code" in 4*|000) ok "oversized headers refused ($code)" ;; *) fail "oversized headers refused" "got $code" ;; esac
 reply=$( (printf 'GARBAGE / HTTP/9.9\r\n\r\n'; sleep 0.3) | timeout 5 bash -c "exec 3<>/dev/tcp/127.0.0.1/$port; cat >&3 & head -c 12 <&3" 2>/dev/null)
 case "$reply" in "" | "HTTP/1.1 4"*) ok "garbage request line refused (${reply:-closed})" ;; *) fail "garbage request line" "$reply" ;; esac
+# At most 64 open connections from one address: the 65th is closed at
+# once, and a slot frees when a connection closes.
+fds=()
+for i in $(seq 64); do exec {fd}<>"/dev/tcp/127.0.0.1/$port" && fds+=("$fd"); done
+check "64 connections from one address accepted" 64 "${#fds[@]}"
+sleep 0.3
+exec {extra}<>"/dev/tcp/127.0.0.1/$port"
+printf 'GET /__ping__ HTTP/1.1\r\nHost: x\r\n\r\n' >&"$extra" 2>/dev/null
+reply=$(timeout 3 head -c 12 <&"$extra" 2>/dev/null)
+exec {extra}>&-
+check "the 65th is closed" "" "$reply"
+for fd in "${fds[@]}"; do exec {fd}>&-; done
+sleep 0.3
+check "closed connections free their slots" 200 "$(curl -s -o /dev/null -w '%{http_code}' "$url/__ping__")"
 check "still serving after malformed requests" 200 "$(curl -s -o /dev/null -w '%{http_code}' "$url/health-check")"
 check "network process survived" 0 "$(kill -0 "$pid" 2>/dev/null; echo $?)"
 
