@@ -205,8 +205,16 @@ int http_start(uv_loop_t *loop, const struct settings *s, struct http **ret, cha
 
 void http_stop(struct http *h)
 {
+	if (h)
+		lws_context_destroy(h->ctx);
+}
+
+void http_free(struct http *h)
+{
 	if (!h)
 		return;
+	/* The second call completes the destruction the first one started,
+	 * now that the loop has closed lws's handles. */
 	lws_context_destroy(h->ctx);
 	free(h);
 	free(conns);

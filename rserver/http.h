@@ -17,9 +17,14 @@ struct http;
  * negative errno.
  */
 int http_start(uv_loop_t *loop, const struct settings *s, struct http **ret, char *err,
-	       size_t errsize);
+               size_t errsize);
 
 /* Stops accepting and closes every connection; the loop then drains. */
 void http_stop(struct http *h);
+
+/* Frees what is left once the loop has run dry after http_stop(). With a
+ * foreign loop lws finishes destroying its context only after its libuv
+ * handles have closed, which takes loop iterations. Accepts NULL. */
+void http_free(struct http *h);
 
 #endif

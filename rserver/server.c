@@ -124,7 +124,6 @@ static void on_stop(uv_signal_t *h, int sig)
 	(void)h;
 	log_info("Received %s: stopping; sessions keep running", strsignal(sig));
 	http_stop(S.http);
-	S.http = NULL;
 	/* The monitor exits when its socket closes. */
 	if (S.monitor_fd >= 0) {
 		close(S.monitor_fd);
@@ -252,7 +251,9 @@ int server_run(const struct cmdline *cl)
 	uv_signal_start(&S.sighup, on_reload, SIGHUP);
 	signal(SIGPIPE, SIG_IGN);
 	uv_run(&S.loop, UV_RUN_DEFAULT);
-	uv_loop_close(&S.loop);
+	http_free(S.http);
+	if (uv_loop_close(&S.loop) != 0)
+		log_warnx("Event loop closed with handles still open");
 	db_close(S.db);
 	log_info("rserver stopped");
 	for (size_t i = 0; i < mcfg.noverrides; i++)

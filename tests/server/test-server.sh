@@ -120,9 +120,13 @@ check "network process survived" 0 "$(kill -0 "$pid" 2>/dev/null; echo $?)"
 kill -TERM "$pid"
 for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.05; done
 if kill -0 "$pid" 2>/dev/null; then fail "SIGTERM stops rserver" "still running"; else ok "SIGTERM stops rserver"; fi
+wait "$pid"
+check "rserver exits 0 after SIGTERM" 0 "$?"
 for _ in $(seq 100); do kill -0 "$monitor" 2>/dev/null || break; sleep 0.05; done
 if kill -0 "$monitor" 2>/dev/null; then fail "monitor exits with it" "pid $monitor still running"; else ok "monitor exits with it"; fi
 grep -q "stopping; sessions keep running" "$tmp/log" && ok "stop is logged" || fail "stop is logged" "$(cat "$tmp/log")"
+# In the sanitizer build, any report lands in the log.
+if grep -q "Sanitizer" "$tmp/log"; then fail "no sanitizer reports" "$(cat "$tmp/log")"; else ok "no sanitizer reports"; fi
 
 # 5. A database that is not sqlite refuses start-up, naming the problem.
 rm -f "$tmp/db/rstudio.sqlite-wal" "$tmp/db/rstudio.sqlite-shm"
