@@ -91,8 +91,8 @@ int cookie_sign(const struct cookie_key *k, const char *user, int64_t expires_un
  * failed. The checks run in this order, so only a genuine cookie reports
  * -EKEYEXPIRED. ret_expires and ret_persistent may be NULL.
  */
-int cookie_verify(const struct cookie_key *k, const char *value, int64_t now_unix_s,
-                  char *ret_user, size_t usersize, int64_t *ret_expires, bool *ret_persistent);
+int cookie_verify(const struct cookie_key *k, const char *value, int64_t now_unix_s, char *ret_user,
+                  size_t usersize, int64_t *ret_expires, bool *ret_persistent);
 
 /*
  * The SHA-256 of the whole value as 64 lowercase hex digits: the identity
