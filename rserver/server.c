@@ -8,7 +8,8 @@
  *  3. fork the monitor, which stays root;
  *  4. bind the HTTP port (a privileged port needs root), open the database
  *     (its directory and files then belong to server-user, so sqlite can
- *     reopen them after the drop);
+ *     reopen them after the drop), and read the cookie key (root's file,
+ *     0600, created on first start; kept in memory only);
  *  5. drop to server-user for good and prove it;
  *  6. serve until SIGTERM. Sessions are not children of this process (the
  *     launchers made them their own process sessions), so stopping rserver
@@ -30,6 +31,7 @@
 #include <uv.h>
 
 #include "config-report.h"
+#include "cookie.h"
 #include "db.h"
 #include "http.h"
 #include "log.h"
@@ -42,6 +44,7 @@ static struct {
 	uv_signal_t sigterm, sigint, sighup;
 	struct http *http;
 	struct db *db;
+	struct cookie_key key;
 	pid_t monitor_pid;
 	int monitor_fd;
 	int status;
@@ -108,6 +111,34 @@ static int open_database(const struct settings *s, const struct passwd *pw, char
 	}
 	free(path);
 	return r;
+}
+
+/* Reads (or creates) the key that signs sign-in cookies. Its directory is
+ * made if missing; the file itself is checked by cookie_key_load(). */
+static int load_cookie_key(const struct settings *s, char *err, size_t errsize)
+{
+	const char *path = conf_str(s->rserver, RSERVER_SECURE_COOKIE_KEY_FILE);
+	char *dir = strdup(path), *slash;
+
+	if (!dir)
+		return -ENOMEM;
+	slash = strrchr(dir, '/');
+	if (slash && slash != dir) {
+		*slash = '\0';
+		for (char *p = dir + 1; *p; p++)
+			if (*p == '/') {
+				*p = '\0';
+				mkdir(dir, 0755);
+				*p = '/';
+			}
+		if (mkdir(dir, 0755) < 0 && errno != EEXIST) {
+			snprintf(err, errsize, "cannot create %s: %s", dir, strerror(errno));
+			free(dir);
+			return -errno;
+		}
+	}
+	free(dir);
+	return cookie_key_load(path, &S.key, err, errsize);
 }
 
 static bool is_loopback(const char *addr)
@@ -223,6 +254,11 @@ int server_run(const struct cmdline *cl)
 		log_errorx("Database: %s", err);
 		return 1;
 	}
+	r = load_cookie_key(&s, err, sizeof(err));
+	if (r < 0) {
+		log_errorx("secure-cookie-key-file: %s", err);
+		return 1;
+	}
 
 	/* 5: for good. prctl: the dropped process must not be ptrace-able by
 	 * the server user's other processes, nor dump memory. */
@@ -252,6 +288,7 @@ int server_run(const struct cmdline *cl)
 	signal(SIGPIPE, SIG_IGN);
 	uv_run(&S.loop, UV_RUN_DEFAULT);
 	http_free(S.http);
+	cookie_key_clear(&S.key);
 	if (uv_loop_close(&S.loop) != 0)
 		log_warnx("Event loop closed with handles still open");
 	db_close(S.db);

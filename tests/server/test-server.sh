@@ -47,6 +47,7 @@ www-port=$port
 server-user=$srv_user
 server-data-dir=$tmp/data
 CONF
+echo "secure-cookie-key-file=$tmp/keys/secure-cookie-key" >>"$conf/rserver.conf"
 printf 'directory=%s/db\n' "$tmp" >"$conf/database.conf"
 url="http://127.0.0.1:$port"
 
@@ -90,6 +91,7 @@ check "monitor runs as root" "0 0 0 0" "$(awk '/^Uid:/ {print $2, $3, $4, $5}' "
 check "network process is not dumpable" "0" "$(stat -c %u "/proc/$pid/environ")"
 check "database directory belongs to server-user, 0700" "$srv_uid 700" "$(stat -c '%u %a' "$tmp/db")"
 check "database file belongs to server-user, 0600" "$srv_uid 600" "$(stat -c '%u %a' "$tmp/db/rstudio.sqlite")"
+check "cookie key created 0600, root's, 32 bytes" "0 600 32" "$(stat -c '%u %a %s' "$tmp/keys/secure-cookie-key")"
 headers=$(curl -s -D - -o /dev/null "$url/__ping__")
 case "$headers" in *"x-content-type-options: nosniff"*) ok "security headers" ;; *) fail "security headers" "$headers" ;; esac
 
@@ -128,7 +130,15 @@ grep -q "stopping; sessions keep running" "$tmp/log" && ok "stop is logged" || f
 # In the sanitizer build, any report lands in the log.
 if grep -q "Sanitizer" "$tmp/log"; then fail "no sanitizer reports" "$(cat "$tmp/log")"; else ok "no sanitizer reports"; fi
 
-# 5. A database that is not sqlite refuses start-up, naming the problem.
+# 5. A cookie key others can read refuses start-up, naming the file.
+chmod 644 "$tmp/keys/secure-cookie-key"
+out=$(timeout 20 "$RSERVER" --config-dir "$conf" 2>&1)
+check "readable cookie key: exit" 1 "$?"
+case "$out" in *"secure-cookie-key-file: "*"mode 0644"*) ok "readable cookie key is named" ;;
+*) fail "readable cookie key is named" "$out" ;; esac
+chmod 600 "$tmp/keys/secure-cookie-key"
+
+# 6. A database that is not sqlite refuses start-up, naming the problem.
 rm -f "$tmp/db/rstudio.sqlite-wal" "$tmp/db/rstudio.sqlite-shm"
 head -c 8192 /dev/urandom >"$tmp/db/rstudio.sqlite"
 out=$(timeout 20 "$RSERVER" --config-dir "$conf" 2>&1)
