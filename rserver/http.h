@@ -7,9 +7,20 @@
 
 #include <uv.h>
 
+#include "cookie.h"
+#include "db.h"
 #include "settings.h"
 
 struct http;
+
+/* What the routes need from the rest of the network process. */
+struct http_deps {
+	const struct settings *settings;
+	struct db *db;                 /* set before http_serve() */
+	const struct cookie_key *key;  /* set before http_serve() */
+	int monitor_fd;                /* the socketpair to the monitor */
+	void (*on_monitor_lost)(void); /* the monitor has gone: stop */
+};
 
 /*
  * Creates the lws context on loop and binds www-address:www-port (as root,
@@ -18,6 +29,10 @@ struct http;
  */
 int http_start(uv_loop_t *loop, const struct settings *s, struct http **ret, char *err,
                size_t errsize);
+
+/* Starts serving the routes that need deps (after the database and key
+ * are open): watches the monitor socket on loop. */
+int http_serve(struct http *h, const struct http_deps *deps);
 
 /* Stops accepting and closes every connection; the loop then drains. */
 void http_stop(struct http *h);

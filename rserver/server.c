@@ -150,10 +150,13 @@ static bool is_loopback(const char *addr)
 	return strcmp(addr, "::1") == 0;
 }
 
-static void on_stop(uv_signal_t *h, int sig)
+static void stop_serving(void)
 {
-	(void)h;
-	log_info("Received %s: stopping; sessions keep running", strsignal(sig));
+	static bool stopped;
+
+	if (stopped)
+		return;
+	stopped = true;
 	http_stop(S.http);
 	/* The monitor exits when its socket closes. */
 	if (S.monitor_fd >= 0) {
@@ -166,6 +169,23 @@ static void on_stop(uv_signal_t *h, int sig)
 	uv_close((uv_handle_t *)&S.sigterm, NULL);
 	uv_close((uv_handle_t *)&S.sigint, NULL);
 	uv_close((uv_handle_t *)&S.sighup, NULL);
+}
+
+static void on_stop(uv_signal_t *h, int sig)
+{
+	(void)h;
+	log_info("Received %s: stopping; sessions keep running", strsignal(sig));
+	stop_serving();
+}
+
+static void stop_serving(void);
+
+/* Without its monitor rserver can neither sign anyone in nor start a
+ * session: stop, and let the service manager restart it. */
+static void on_monitor_lost(void)
+{
+	S.status = 1;
+	stop_serving();
 }
 
 static void on_reload(uv_signal_t *h, int sig)
@@ -258,6 +278,18 @@ int server_run(const struct cmdline *cl)
 	if (r < 0) {
 		log_errorx("secure-cookie-key-file: %s", err);
 		return 1;
+	}
+	{
+		struct http_deps deps = {.settings = &s,
+		                         .db = S.db,
+		                         .key = &S.key,
+		                         .monitor_fd = S.monitor_fd,
+		                         .on_monitor_lost = on_monitor_lost};
+		r = http_serve(S.http, &deps);
+		if (r < 0) {
+			log_errorx("Cannot watch the monitor socket: %s", uv_strerror(r));
+			return 1;
+		}
 	}
 
 	/* 5: for good. prctl: the dropped process must not be ptrace-able by
