@@ -11,6 +11,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <libwebsockets.h>
+#include <openssl/ssl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -719,13 +720,24 @@ int http_start(uv_loop_t *loop, const struct settings *s, struct http **ret, cha
 	info.max_http_header_data = MAX_HEADER_BYTES;
 	info.timeout_secs = IDLE_TIMEOUT_S;
 	info.vhost_name = "rserver";
+	if (conf_bool(s->rserver, RSERVER_SSL_ENABLED)) {
+		/* Certificate and key are read here, as root: they may be
+		 * readable by root only. TLS 1.0 and 1.1 are refused. */
+		info.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
+		info.ssl_cert_filepath = conf_str(s->rserver, RSERVER_SSL_CERTIFICATE);
+		info.ssl_private_key_filepath = conf_str(s->rserver, RSERVER_SSL_CERTIFICATE_KEY);
+		info.ssl_options_set =
+		    SSL_OP_NO_SSLv2 | SSL_OP_NO_SSLv3 | SSL_OP_NO_TLSv1 | SSL_OP_NO_TLSv1_1;
+	}
 	info.user = h;
 	h->loop = loop;
 	h->ctx = lws_create_context(&info);
 	if (!h->ctx) {
 		snprintf(err, errsize,
-		         "cannot serve HTTP on %s:%d (port in use, or the lws libuv "
-		         "plugin libwebsockets-evlib-uv missing?)",
+		         "cannot serve HTTP%s on %s:%d (port in use, an unreadable or invalid "
+		         "ssl-certificate/ssl-certificate-key, or the lws libuv plugin "
+		         "libwebsockets-evlib-uv missing?)",
+		         conf_bool(s->rserver, RSERVER_SSL_ENABLED) ? "S" : "",
 		         conf_str(s->rserver, RSERVER_WWW_ADDRESS), info.port);
 		free(h);
 		return -EADDRINUSE;

@@ -52,12 +52,13 @@ printf 'directory=%s/db\n' "$tmp" >"$conf/database.conf"
 url="http://127.0.0.1:$port"
 
 # Starts rserver in the background, waits until it answers; sets $pid.
+curl_opts=()
 start() {
 	"$RSERVER" --config-dir "$conf" "$@" >>"$tmp/log" 2>&1 &
 	pid=$!
 	pids+=("$pid")
 	for _ in $(seq 100); do
-		curl -s -o /dev/null "$url/health-check" && return 0
+		curl -s "${curl_opts[@]}" -o /dev/null "$url/health-check" && return 0
 		kill -0 "$pid" 2>/dev/null || return 1
 		sleep 0.05
 	done
@@ -130,7 +131,31 @@ grep -q "stopping; sessions keep running" "$tmp/log" && ok "stop is logged" || f
 # In the sanitizer build, any report lands in the log.
 if grep -q "Sanitizer" "$tmp/log"; then fail "no sanitizer reports" "$(cat "$tmp/log")"; else ok "no sanitizer reports"; fi
 
-# 5. A cookie key others can read refuses start-up, naming the file.
+# 5. TLS with a throwaway self-signed certificate: TLS 1.2+, Secure cookies,
+# no plain HTTP on the TLS port.
+openssl req -x509 -newkey rsa:2048 -nodes -keyout "$tmp/tls.key" -out "$tmp/tls.crt" \
+	-days 1 -subj /CN=localhost >/dev/null 2>&1
+chmod 600 "$tmp/tls.key"
+url_plain=$url
+url="https://localhost:$port"
+curl_opts=(--cacert "$tmp/tls.crt")
+if start --ssl-enabled=1 --ssl-certificate="$tmp/tls.crt" --ssl-certificate-key="$tmp/tls.key"; then
+	ok "starts with TLS"
+else
+	fail "starts with TLS" "$(tail -5 "$tmp/log")"
+fi
+check "health-check over TLS" 200 "$(curl -s --cacert "$tmp/tls.crt" -o /dev/null -w '%{http_code}' "$url/health-check")"
+check "TLS 1.1 refused" 000 "$(curl -s -k --tls-max 1.1 -o /dev/null -w '%{http_code}' "$url/health-check")"
+check "plain HTTP on the TLS port refused" 000 "$(curl -s -o /dev/null -w '%{http_code}' "$url_plain/health-check")"
+cookie=$(curl -s --cacert "$tmp/tls.crt" -D - -o /dev/null "$url/auth-sign-in" | grep -i '^set-cookie: rs-csrf-token')
+case "$cookie" in *"; Secure"*) ok "cookies are Secure under TLS" ;; *) fail "cookies are Secure under TLS" "$cookie" ;; esac
+kill -TERM "$pid"
+wait "$pid"
+check "TLS rserver exits 0" 0 "$?"
+url=$url_plain
+curl_opts=()
+
+# 6. A cookie key others can read refuses start-up, naming the file.
 chmod 644 "$tmp/keys/secure-cookie-key"
 out=$(timeout 20 "$RSERVER" --config-dir "$conf" 2>&1)
 check "readable cookie key: exit" 1 "$?"
@@ -138,7 +163,7 @@ case "$out" in *"secure-cookie-key-file: "*"mode 0644"*) ok "readable cookie key
 *) fail "readable cookie key is named" "$out" ;; esac
 chmod 600 "$tmp/keys/secure-cookie-key"
 
-# 6. A database that is not sqlite refuses start-up, naming the problem.
+# 7. A database that is not sqlite refuses start-up, naming the problem.
 rm -f "$tmp/db/rstudio.sqlite-wal" "$tmp/db/rstudio.sqlite-shm"
 head -c 8192 /dev/urandom >"$tmp/db/rstudio.sqlite"
 out=$(timeout 20 "$RSERVER" --config-dir "$conf" 2>&1)
