@@ -21,6 +21,7 @@
 
 #include "log.h"
 #include "monitor-client.h"
+#include "strutil.h"
 #include "webutil.h"
 
 #define MAX_HEADER_BYTES     8192 /* a request line and headers beyond this get 431 */
@@ -288,6 +289,54 @@ static void csrf_token(struct lws *wsi, char *out, size_t size, bool *ret_new)
 }
 
 /* ---- pages ------------------------------------------------------------------- */
+
+/*
+ * Offline mode: while <state directory>/offline exists (the database
+ * directory, /var/lib/rstudio-server by default), user routes answer 503
+ * with the file's text as the message. Checked on every request, so an
+ * administrator needs no signal: touch or remove the file. Health checks
+ * and, later, admin routes keep working.
+ */
+static int page_offline_if(struct http *h, struct lws *wsi, bool *ret_offline)
+{
+	const char *dir = conf_str(h->deps.settings->database, DATABASE_DIRECTORY);
+	char path[4096], *text = NULL, *page = NULL, msg_html[8192] = "";
+	size_t len;
+	struct response r = {.status = HTTP_STATUS_SERVICE_UNAVAILABLE,
+	                     .type = "text/html; charset=utf-8"};
+	int rc;
+
+	*ret_offline = false;
+	snprintf(path, sizeof(path), "%s/offline", dir);
+	rc = file_read_all(path, 4096, &text, &len);
+	if (rc == -ENOENT)
+		return 0;
+	if (rc < 0 && rc != -EFBIG) {
+		/* Offline only when the administrator's file is known to be
+		 * there; an unreadable state directory must not take the
+		 * server down. */
+		static bool warned;
+		if (!warned)
+			log_warn_errno(-rc, "Cannot check %s for offline mode", path);
+		warned = true;
+		return 0;
+	}
+	*ret_offline = true;
+	if (rc == 0)
+		html_escape(text, msg_html, sizeof(msg_html));
+	free(text);
+	if (asprintf(&page,
+	             "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+	             "<title>Offline - rserver</title></head><body><main>\n"
+	             "<h1>This server is offline for maintenance</h1>\n<p>%s</p>\n"
+	             "<p>Your sessions are kept; try again later.</p>\n</main></body></html>\n",
+	             msg_html) < 0)
+		return -1;
+	r.body = page;
+	rc = write_response(wsi, &r);
+	free(page);
+	return rc;
+}
 
 static const char *const signin_errors[] = {
     NULL,
@@ -610,6 +659,12 @@ static int http_callback(struct lws *wsi, enum lws_callback_reasons reason, void
 		pss_reset(ps);
 		snprintf(ps->path, sizeof(ps->path), "%s", path);
 		if (post) {
+			bool offline = false;
+			if (h->serving) {
+				int rc = page_offline_if(h, wsi, &offline);
+				if (offline || rc < 0)
+					return rc;
+			}
 			if (!h->serving || strcmp(path, "/auth-do-sign-in") != 0)
 				return respond(wsi, HTTP_STATUS_NOT_FOUND, "text/plain",
 				               "not found\n");
@@ -628,6 +683,12 @@ static int http_callback(struct lws *wsi, enum lws_callback_reasons reason, void
 		if (!h->serving)
 			return respond(wsi, HTTP_STATUS_SERVICE_UNAVAILABLE, "text/plain",
 			               "starting\n");
+		{
+			bool offline;
+			int rc = page_offline_if(h, wsi, &offline);
+			if (offline || rc < 0)
+				return rc;
+		}
 		if (strcmp(path, "/auth-sign-in") == 0)
 			return page_signin(h, wsi);
 		if (strcmp(path, "/auth-sign-out") == 0)

@@ -15,6 +15,7 @@ fi
 
 passed=0 failed=0
 tmp=$(mktemp -d /tmp/rs-srv-XXXXXX)
+chmod 755 "$tmp" # the server user reaches its state directory in it
 srv_user="rs_srv_$$"
 pids=()
 cleanup() {
@@ -116,6 +117,17 @@ check "the 65th is closed" "" "$reply"
 for fd in "${fds[@]}"; do exec {fd}>&-; done
 sleep 0.3
 check "closed connections free their slots" 200 "$(curl -s -o /dev/null -w '%{http_code}' "$url/__ping__")"
+# Offline mode: an offline file in the state directory (the database
+# directory) turns user routes into 503 with its message; health checks stay.
+printf 'Back at 14:00 <b>sharp</b>\n' >"$tmp/db/offline"
+code=$(curl -s -o "$tmp/body" -w '%{http_code}' "$url/auth-sign-in")
+check "offline: sign-in page is 503" 503 "$code"
+grep -q 'Back at 14:00 &lt;b&gt;sharp&lt;/b&gt;' "$tmp/body" && ok "offline page shows the escaped message" ||
+	fail "offline page shows the escaped message" "$(cat "$tmp/body")"
+check "offline: health-check still 200" 200 "$(curl -s -o /dev/null -w '%{http_code}' "$url/health-check")"
+check "offline: sign-in POST is 503" 503 "$(curl -s -o /dev/null -w '%{http_code}' --data 'a=b' "$url/auth-do-sign-in")"
+rm "$tmp/db/offline"
+check "back online without a restart" 200 "$(curl -s -o /dev/null -w '%{http_code}' "$url/auth-sign-in")"
 check "still serving after malformed requests" 200 "$(curl -s -o /dev/null -w '%{http_code}' "$url/health-check")"
 check "network process survived" 0 "$(kill -0 "$pid" 2>/dev/null; echo $?)"
 
