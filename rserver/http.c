@@ -345,6 +345,22 @@ static const char *const signin_errors[] = {
     "Too many sign-in attempts. Wait a moment and try again.",
 };
 
+/*
+ * A decoded query argument. lws 4.1 returns a pointer inside its buffer,
+ * just after "name="; later versions move the value to the start. Copy
+ * from the returned pointer, which is right for both.
+ */
+static bool url_arg(struct lws *wsi, const char *name, char *out, size_t size)
+{
+	char buf[2048];
+	const char *v = lws_get_urlarg_by_name(wsi, name, buf, sizeof(buf));
+
+	if (!v || strlen(v) >= size)
+		return false;
+	memmove(out, v, strlen(v) + 1);
+	return true;
+}
+
 static int page_signin(struct http *h, struct lws *wsi)
 {
 	char token[COOKIE_CSRF_SIZE + 1], app[1024] = "/", app_html[4096], err[8] = "";
@@ -355,10 +371,9 @@ static int page_signin(struct http *h, struct lws *wsi)
 	int rc;
 
 	csrf_token(wsi, token, sizeof(token), &fresh);
-	if (lws_get_urlarg_by_name(wsi, "appUri=", app, sizeof(app)) == NULL || !local_path(app))
+	if (!url_arg(wsi, "appUri=", app, sizeof(app)) || !local_path(app))
 		snprintf(app, sizeof(app), "/");
-	if (lws_get_urlarg_by_name(wsi, "error=", err, sizeof(err)) && err[0] >= '1' &&
-	    err[0] <= '3' && !err[1])
+	if (url_arg(wsi, "error=", err, sizeof(err)) && err[0] >= '1' && err[0] <= '3' && !err[1])
 		message = signin_errors[err[0] - '0'];
 	if (html_escape(app, app_html, sizeof(app_html)) < 0)
 		snprintf(app_html, sizeof(app_html), "/");
