@@ -4,6 +4,7 @@
 #include "proc.h"
 
 #include <ctype.h>
+#include <errno.h>
 #include <dirent.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -16,27 +17,41 @@ struct proc {
 	pid_t pid, ppid;
 };
 
-/* Reads the parent pid from /proc/<pid>/stat, whose second field (the
- * command name) may contain spaces and parentheses: parse after the last
- * ')'. */
-static pid_t read_ppid(pid_t pid)
+int proc_stat(pid_t pid, struct proc_stat *ret)
 {
-	char path[64], buf[512], *close;
+	char path[64], buf[1024], *close;
+	struct proc_stat st;
 	FILE *f;
 	size_t n;
-	int ppid;
+	int ppid, sid;
 
 	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
 	f = fopen(path, "re");
 	if (!f)
-		return -1;
+		return -ENOENT;
 	n = fread(buf, 1, sizeof(buf) - 1, f);
 	fclose(f);
 	buf[n] = '\0';
 	close = strrchr(buf, ')');
-	if (!close || sscanf(close + 1, " %*c %d", &ppid) != 1)
-		return -1;
-	return (pid_t)ppid;
+	/* state ppid pgrp session tty tpgid flags minflt cminflt majflt
+	 * cmajflt utime stime cutime cstime priority nice threads itreal
+	 * starttime */
+	if (!close || sscanf(close + 1,
+	                     " %*c %d %*d %d %*d %*d %*u %*u %*u %*u %*u %llu %llu %*d %*d %*d "
+	                     "%*d %*d %*d %llu",
+	                     &ppid, &sid, &st.utime, &st.stime, &st.starttime) != 5)
+		return -EBADMSG;
+	st.ppid = (pid_t)ppid;
+	st.sid = (pid_t)sid;
+	*ret = st;
+	return 0;
+}
+
+static pid_t read_ppid(pid_t pid)
+{
+	struct proc_stat st;
+
+	return proc_stat(pid, &st) == 0 ? st.ppid : -1;
 }
 
 static bool in_list(const pid_t *list, size_t n, pid_t pid)
@@ -89,25 +104,11 @@ size_t proc_descendants(pid_t root, pid_t *out, size_t max)
 	return nout;
 }
 
-/* Field 6 of /proc/<pid>/stat, parsed after the command name. */
 static pid_t read_sid(pid_t pid)
 {
-	char path[64], buf[512], *close;
-	FILE *f;
-	size_t n;
-	int sid;
+	struct proc_stat st;
 
-	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-	f = fopen(path, "re");
-	if (!f)
-		return -1;
-	n = fread(buf, 1, sizeof(buf) - 1, f);
-	fclose(f);
-	buf[n] = '\0';
-	close = strrchr(buf, ')');
-	if (!close || sscanf(close + 1, " %*c %*d %*d %d", &sid) != 1)
-		return -1;
-	return (pid_t)sid;
+	return proc_stat(pid, &st) == 0 ? st.sid : -1;
 }
 
 size_t proc_in_session(pid_t sid, pid_t skip, pid_t *out, size_t max)

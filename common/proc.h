@@ -9,6 +9,21 @@
 #include <stddef.h>
 #include <sys/types.h>
 
+/* Fields of /proc/<pid>/stat. */
+struct proc_stat {
+	pid_t ppid;
+	pid_t sid;
+	unsigned long long utime, stime; /* clock ticks */
+	unsigned long long starttime;    /* clock ticks after boot */
+};
+
+/*
+ * Reads /proc/<pid>/stat. The command name (field 2) may hold spaces and
+ * parentheses, so fields are parsed after its last ')'. -ENOENT when the
+ * process is gone, -EBADMSG when the line does not parse.
+ */
+int proc_stat(pid_t pid, struct proc_stat *ret);
+
 /* Collects up to max descendants of root (not root itself) into out;
  * returns how many. A snapshot: call it before killing, since an orphan is
  * adopted by init and no longer found. */

@@ -874,20 +874,15 @@ static void do_stats(uint32_t id, const int32_t *pids, size_t n)
 	for (size_t i = 0; i < n; i++) {
 		int32_t pid = pids[i];
 		unsigned long long utime = 0, stime = 0, resident = 0;
-		char path[64], *buf, *close;
+		char path[64], *buf;
 		size_t len;
 
 		/* Only rsession processes: this is not a general /proc oracle. */
 		if (pid > 1 && is_rsession(pid, NULL)) {
-			snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-			if (file_read_all(path, 4096, &buf, &len) == 0) {
-				close = strrchr(buf, ')');
-				if (!close || sscanf(close + 2,
-				                     "%*c %*d %*d %*d %*d %*d %*u %*u %*u "
-				                     "%*u %*u %llu %llu",
-				                     &utime, &stime) != 2)
-					utime = stime = 0;
-				free(buf);
+			struct proc_stat ps;
+			if (proc_stat(pid, &ps) == 0) {
+				utime = ps.utime;
+				stime = ps.stime;
 			}
 			snprintf(path, sizeof(path), "/proc/%d/statm", (int)pid);
 			if (file_read_all(path, 4096, &buf, &len) == 0) {
