@@ -34,6 +34,11 @@ void log_init(const char *program)
 	log_fmt = LOG_FORMAT_PRETTY;
 }
 
+void log_set_program(const char *program)
+{
+	log_program = program;
+}
+
 int log_configure(const struct log_settings *s)
 {
 	log_min = s->level;

@@ -41,6 +41,9 @@ struct log_settings {
 /* Sets the program name and defaults: info, stderr, pretty. */
 void log_init(const char *program);
 
+/* Changes only the program name (a forked process keeps its settings). */
+void log_set_program(const char *program);
+
 /* Applies logging.conf settings. Returns negative errno if the log file
  * cannot be opened; logging then stays on stderr. */
 int log_configure(const struct log_settings *s);

@@ -7,7 +7,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
+#include "log.h"
 #include "strutil.h"
 
 #define SETTINGS_KEY(id, nm, ty, lo, hi, ch, df, rl, desc, chk)                                    \
@@ -164,4 +166,22 @@ int settings_override(struct settings *s, const char *key, const char *value, st
 	else
 		diag_add(d, DIAG_ERROR, "command line", 0, "unknown option '--%s'", key);
 	return -ENOENT;
+}
+
+int settings_apply_logging(const struct settings *s)
+{
+	const char *type = conf_str(s->logging, LOGGING_LOGGER_TYPE);
+	struct log_settings ls = {0};
+
+	log_level_from_string(conf_str(s->logging, LOGGING_LOG_LEVEL), &ls.level);
+	ls.target = strcmp(type, "file") == 0     ? LOG_TARGET_FILE
+	            : strcmp(type, "syslog") == 0 ? LOG_TARGET_SYSLOG
+	                                          : LOG_TARGET_STDERR;
+	ls.format = strcmp(conf_str(s->logging, LOGGING_LOG_MESSAGE_FORMAT), "json") == 0
+	                ? LOG_FORMAT_JSON
+	                : LOG_FORMAT_PRETTY;
+	ls.dir = conf_str(s->logging, LOGGING_LOG_DIR);
+	if (ls.target == LOG_TARGET_FILE)
+		(void)mkdir(ls.dir, 0755);
+	return log_configure(&ls);
 }

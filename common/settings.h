@@ -182,6 +182,13 @@ void settings_free(struct settings *s);
  */
 int settings_override(struct settings *s, const char *key, const char *value, struct diag *d);
 
+/*
+ * Applies logging.conf (as loaded for this program's [@program] section):
+ * level, destination, format. Returns negative errno when the log file
+ * cannot be opened (logging then stays on stderr).
+ */
+int settings_apply_logging(const struct settings *s);
+
 /* Reads UID_MIN from a login.defs file; -ENOENT/-EINVAL when absent/bad. */
 int settings_login_defs_uid_min(const char *path, long long *ret);
 

@@ -1059,7 +1059,8 @@ void monitor_main(int fd, const struct monitor_config *config)
 
 	cfg = config;
 	net_fd = fd;
-	log_init("rserver-monitor");
+	/* Forked: keep rserver's logging.conf settings, change the name. */
+	log_set_program("rserver-monitor");
 	/* No core dumps and no ptrace from the network process: this
 	 * process holds passwords. */
 	prctl(PR_SET_DUMPABLE, 0);

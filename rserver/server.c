@@ -50,25 +50,6 @@ static struct {
 	int status;
 } S;
 
-static void apply_logging(const struct settings *s)
-{
-	struct log_settings ls = {0};
-
-	log_level_from_string(conf_str(s->logging, LOGGING_LOG_LEVEL), &ls.level);
-	ls.target = strcmp(conf_str(s->logging, LOGGING_LOGGER_TYPE), "file") == 0 ? LOG_TARGET_FILE
-	            : strcmp(conf_str(s->logging, LOGGING_LOGGER_TYPE), "syslog") == 0
-	                ? LOG_TARGET_SYSLOG
-	                : LOG_TARGET_STDERR;
-	ls.format = strcmp(conf_str(s->logging, LOGGING_LOG_MESSAGE_FORMAT), "json") == 0
-	                ? LOG_FORMAT_JSON
-	                : LOG_FORMAT_PRETTY;
-	ls.dir = conf_str(s->logging, LOGGING_LOG_DIR);
-	if (ls.target == LOG_TARGET_FILE && mkdir(ls.dir, 0755) < 0 && errno != EEXIST)
-		log_warn("Cannot create log-dir %s", ls.dir);
-	if (log_configure(&ls) < 0)
-		log_warn("Cannot open the log file in %s; logging to stderr", ls.dir);
-}
-
 /*
  * Opens <database directory>/rstudio.sqlite. The directory and the files
  * become server-user's (0700/0600): the network process keeps using them
@@ -223,7 +204,9 @@ int server_run(const struct cmdline *cl)
 		return 1;
 	}
 	diag_free(&d);
-	apply_logging(&s);
+	if (settings_apply_logging(&s) < 0)
+		log_warn("Cannot open the log file in %s; logging to stderr",
+		         conf_str(s.logging, LOGGING_LOG_DIR));
 
 	/* 2 */
 	user = conf_str(s.rserver, RSERVER_SERVER_USER);

@@ -306,6 +306,9 @@ static void load_config(void)
 		r = profiles_load(path, &L.profiles, &d);
 		free(path);
 	}
+	/* logging.conf's [*] and [@rsession-launcher] sections. */
+	if (r == 0)
+		(void)settings_apply_logging(&L.settings);
 	if (r < 0 || diag_errors(&d)) {
 		char first[512] = "out of memory";
 		for (size_t i = 0; i < d.n; i++)

@@ -167,7 +167,23 @@ check "TLS rserver exits 0" 0 "$?"
 url=$url_plain
 curl_opts=()
 
-# 6. A cookie key others can read refuses start-up, naming the file.
+# 6. logging.conf applies to rserver and to its monitor: with JSON output
+# every line either writes is one JSON object.
+printf '[*]\nlog-message-format=json\nlog-level=info\n' >"$conf/logging.conf"
+before=$(wc -l <"$tmp/log")
+if start; then ok "starts with JSON logging"; else fail "starts with JSON logging" "$(tail -5 "$tmp/log")"; fi
+kill -TERM "$pid"
+wait "$pid"
+sleep 0.2
+tail -n +"$((before + 1))" "$tmp/log" >"$tmp/json.log"
+bad=$(grep -v '^{"time":"[0-9T:.-]*Z","program":"rserver\(-monitor\)\{0,1\}","pid":[0-9]*,"level":"[A-Z]*","message":".*","file":"[^"]*","line":[0-9]*,"function":"[^"]*"}$' "$tmp/json.log")
+if [ -s "$tmp/json.log" ] && [ -z "$bad" ]; then ok "every log line is a JSON object"; else
+	fail "every log line is a JSON object" "$bad"; fi
+grep -q '"program":"rserver-monitor"' "$tmp/json.log" && ok "the monitor follows logging.conf" ||
+	fail "the monitor follows logging.conf" "$(cat "$tmp/json.log")"
+rm "$conf/logging.conf"
+
+# 7. A cookie key others can read refuses start-up, naming the file.
 chmod 644 "$tmp/keys/secure-cookie-key"
 out=$(timeout 20 "$RSERVER" --config-dir "$conf" 2>&1)
 check "readable cookie key: exit" 1 "$?"
@@ -175,7 +191,7 @@ case "$out" in *"secure-cookie-key-file: "*"mode 0644"*) ok "readable cookie key
 *) fail "readable cookie key is named" "$out" ;; esac
 chmod 600 "$tmp/keys/secure-cookie-key"
 
-# 7. A database that is not sqlite refuses start-up, naming the problem.
+# 8. A database that is not sqlite refuses start-up, naming the problem.
 rm -f "$tmp/db/rstudio.sqlite-wal" "$tmp/db/rstudio.sqlite-shm"
 head -c 8192 /dev/urandom >"$tmp/db/rstudio.sqlite"
 out=$(timeout 20 "$RSERVER" --config-dir "$conf" 2>&1)
