@@ -117,7 +117,6 @@ static int online_cpus;
 static int base_nice;
 static int grp_core;       /* the group's cpu-affinity core, 1-based */
 static bool asan_programs; /* $RSESSION or $LAUNCHER has ASan */
-static int64_t test_t0;
 
 enum { U_PLAIN, U_GRP, U_AFF, U_RVER, U_RBAD, U_EXP, U_LOCK, U_N };
 
@@ -142,38 +141,6 @@ static bool group_created, server_user_created;
 static char pam_files[5][PATH_MAX];
 
 /* ---- output ----------------------------------------------------------------- */
-
-/* snprintf that treats truncation as a bug in the test: every path and
- * snippet here fits by construction. */
-static void xsnprintf(char *buf, size_t size, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void xsnprintf(char *buf, size_t size, const char *fmt, ...)
-{
-	va_list ap;
-	int n;
-
-	va_start(ap, fmt);
-	n = vsnprintf(buf, size, fmt, ap);
-	va_end(ap);
-	if (n < 0 || (size_t)n >= size) {
-		fprintf(stderr, "xsnprintf: '%s' does not fit in %zu bytes\n", fmt, size);
-		abort();
-	}
-}
-
-/* Progress line with the time since the test started. */
-static void say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static void say(const char *fmt, ...)
-{
-	va_list ap;
-
-	printf("   [%5.2fs] ", (double)(now_ms() - test_t0) / 1000.0);
-	va_start(ap, fmt);
-	vprintf(fmt, ap);
-	va_end(ap);
-	putchar('\n');
-	fflush(stdout);
-}
 
 /* Records a failure with a message, like the CHECK macros. */
 static void fail_at(int line, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -887,3 +887,31 @@ int client_request(struct client *c, const char *type, const char *reply, int ti
 		return r;
 	return client_expect_type(c, reply, timeout_ms, ret);
 }
+
+int64_t test_t0;
+
+void xsnprintf(char *buf, size_t size, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(buf, size, fmt, ap);
+	va_end(ap);
+	if (n < 0 || (size_t)n >= size) {
+		fprintf(stderr, "xsnprintf: '%s' does not fit in %zu bytes\n", fmt, size);
+		abort();
+	}
+}
+
+void say(const char *fmt, ...)
+{
+	va_list ap;
+
+	printf("   [%5.2fs] ", (double)(now_ms() - test_t0) / 1000.0);
+	va_start(ap, fmt);
+	vprintf(fmt, ap);
+	va_end(ap);
+	putchar('\n');
+	fflush(stdout);
+}

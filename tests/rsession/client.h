@@ -36,6 +36,16 @@
 /* Milliseconds on the monotonic clock. */
 int64_t now_ms(void);
 
+/* When the running test started (now_ms()), for say(). */
+extern int64_t test_t0;
+
+/* snprintf that treats truncation as a bug in the test: every path and
+ * snippet in the suites fits by construction. */
+void xsnprintf(char *buf, size_t size, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/* A progress line with the time since the test started. */
+void say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
 /* A growable NUL-terminated byte buffer. */
 struct buf {
 	char *p;

@@ -64,39 +64,6 @@
 static const char *rsession_path;
 static char root[PATH_MAX];    /* mkdtemp root of the whole run */
 static char mounted[PATH_MAX]; /* a tmpfs a test mounted, "" if none */
-static int64_t test_t0;
-
-/* snprintf that treats truncation as a bug in the test: every path and
- * snippet here fits by construction. */
-static void xsnprintf(char *buf, size_t size, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void xsnprintf(char *buf, size_t size, const char *fmt, ...)
-{
-	va_list ap;
-	int n;
-
-	va_start(ap, fmt);
-	n = vsnprintf(buf, size, fmt, ap);
-	va_end(ap);
-	if (n < 0 || (size_t)n >= size) {
-		fprintf(stderr, "xsnprintf: '%s' does not fit in %zu bytes\n", fmt, size);
-		abort();
-	}
-}
-
-/* Progress line with the time since the test started. */
-static void say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static void say(const char *fmt, ...)
-{
-	va_list ap;
-
-	printf("   [%5.2fs] ", (double)(now_ms() - test_t0) / 1000.0);
-	va_start(ap, fmt);
-	vprintf(fmt, ap);
-	va_end(ap);
-	putchar('\n');
-	fflush(stdout);
-}
 
 /* Text on one line for progress output: newlines shown as " | ". */
 static const char *flat(const char *s, char *buf, size_t size)
