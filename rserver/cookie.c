@@ -8,6 +8,8 @@
  */
 #include "cookie.h"
 
+#include "fsutil.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -267,34 +269,6 @@ static int write_all(int fd, const void *buf, size_t n)
 	return 0;
 }
 
-/* Makes the new directory entry durable; a key lost in a crash would sign
- * everyone out at the next start, or worse, be replaced while cookies signed
- * with it still circulate on other servers sharing the file. */
-static int fsync_parent(const char *path)
-{
-	char dir[PATH_MAX];
-	const char *slash = strrchr(path, '/');
-	size_t n;
-	int fd, r = 0;
-
-	if (!slash) {
-		strcpy(dir, ".");
-	} else {
-		n = slash == path ? 1 : (size_t)(slash - path);
-		if (n >= sizeof(dir))
-			return -ENAMETOOLONG;
-		memcpy(dir, path, n);
-		dir[n] = '\0';
-	}
-	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	if (fsync(fd) < 0)
-		r = -errno;
-	close(fd);
-	return r;
-}
-
 /*
  * Creates the key file atomically: the key is written and fsynced under a
  * temporary name, then link() gives it the real name. link() never replaces
@@ -352,7 +326,11 @@ static int key_create(const char *path, char *err, size_t errsize)
 		ERR("Failed to create '%s': %s", path, strerror(-r));
 		goto out;
 	}
-	r = fsync_parent(path);
+	/* The new directory entry must be durable: a key lost in a crash would
+	 * sign everyone out at the next start, or worse, be replaced while
+	 * cookies signed with it still circulate on other servers sharing the
+	 * file. */
+	r = fs_fsync_parent(path);
 	if (r < 0)
 		ERR("Failed to sync the directory of '%s': %s", path, strerror(-r));
 out:

@@ -35,6 +35,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "fsutil.h"
 #include "launcher.h"
 #include "log.h"
 #include "monproto.h"
@@ -559,27 +560,12 @@ static int session_socket(const char *path, gid_t gid, char *err, size_t errsize
 static char *launcher_path(void)
 {
 	const char *conf = conf_str(rs(), RSERVER_RSESSION_LAUNCHER_PATH);
-	char self[4096], *slash, *p;
-	ssize_t n;
 
 	if (cfg->launcher_path)
 		return strdup(cfg->launcher_path);
 	if (conf)
 		return strdup(conf);
-	n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-	if (n <= 0)
-		return NULL;
-	self[n] = '\0';
-	slash = strrchr(self, '/');
-	if (!slash)
-		return NULL;
-	*slash = '\0';
-	if (asprintf(&p, "%s/rsession-launcher", self) < 0)
-		return NULL;
-	if (access(p, X_OK) == 0)
-		return p;
-	free(p);
-	return asprintf(&p, "%s/../rsession-launcher/rsession-launcher", self) < 0 ? NULL : p;
+	return fs_sibling_program(NULL, "rsession-launcher");
 }
 
 static char *realpath_launcher(void)
@@ -761,26 +747,20 @@ static char *rsession_exe; /* realpath of the rsession binary sessions run */
 static void find_rsession_exe(void)
 {
 	const char *conf = conf_str(rs(), RSERVER_RSESSION_PATH);
-	char *launcher = NULL, *p = NULL, *slash;
+	char *launcher = NULL, *p = NULL;
 
 	if (conf) {
 		rsession_exe = realpath(conf, NULL);
 		return;
 	}
+	/* The launcher runs the rsession beside it: look where it will. */
 	launcher = realpath_launcher();
 	if (!launcher)
 		return;
-	slash = strrchr(launcher, '/');
-	if (slash) {
-		*slash = '\0';
-		if (asprintf(&p, "%s/rsession", launcher) >= 0 && access(p, X_OK) == 0)
-			rsession_exe = realpath(p, NULL);
-		free(p);
-		if (!rsession_exe && asprintf(&p, "%s/../rsession/rsession", launcher) >= 0) {
-			rsession_exe = realpath(p, NULL);
-			free(p);
-		}
-	}
+	p = fs_sibling_program(launcher, "rsession");
+	if (p)
+		rsession_exe = realpath(p, NULL);
+	free(p);
 	free(launcher);
 }
 

@@ -49,6 +49,7 @@
 #include "cgroup.h"
 #include "command.h"
 #include "cpulist.h"
+#include "fsutil.h"
 #include "launcher.h"
 #include "log.h"
 #include "pamsession.h"
@@ -368,30 +369,6 @@ static long long profile_int(enum profile_key k)
 	return L.profile[k].set ? L.profile[k].value.i : 0;
 }
 
-/* Where a program installed beside this one lives: same directory (an
- * install), or the build tree's sibling directory. */
-static char *beside_me(const char *name)
-{
-	char self[4096], *slash, *p;
-	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-
-	if (n <= 0)
-		return NULL;
-	self[n] = '\0';
-	slash = strrchr(self, '/');
-	if (!slash)
-		return NULL;
-	*slash = '\0';
-	if (asprintf(&p, "%s/%s", self, name) < 0)
-		return NULL;
-	if (access(p, X_OK) == 0)
-		return p;
-	free(p);
-	if (asprintf(&p, "%s/../%s/%s", self, name, name) < 0)
-		return NULL;
-	return p;
-}
-
 static void choose_r(void)
 {
 	char err[512];
@@ -405,7 +382,7 @@ static void choose_r(void)
 		fail(STEP_R, "%s", err);
 	L.rsession_path = conf_str(L.settings.rserver, RSERVER_RSESSION_PATH)
 	                      ? strdup(conf_str(L.settings.rserver, RSERVER_RSESSION_PATH))
-	                      : beside_me("rsession");
+	                      : fs_sibling_program(NULL, "rsession");
 	if (!L.rsession_path || access(L.rsession_path, X_OK) < 0)
 		fail(STEP_R, "rsession not found at %s",
 		     L.rsession_path ? L.rsession_path : "(unknown)");

@@ -18,6 +18,7 @@
 #include <Rinternals.h>
 
 #include "console.h"
+#include "fsutil.h"
 #include "log.h"
 #include "options.h"
 #include "reval.h"
@@ -86,19 +87,6 @@ static int remove_tree(const char *path)
 	return nftw(path, rm_entry, 16, FTW_DEPTH | FTW_PHYS) < 0 ? -errno : 0;
 }
 
-static int fsync_path(const char *path, int flags)
-{
-	int fd = open(path, flags | O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-	int r = 0;
-
-	if (fd < 0)
-		return -errno;
-	if (fsync(fd) < 0)
-		r = -errno;
-	close(fd);
-	return r;
-}
-
 /* fsyncs every regular file in dir, then dir itself. */
 static int fsync_tree(const char *dir)
 {
@@ -116,11 +104,11 @@ static int fsync_tree(const char *dir)
 			r = -ENOMEM;
 			break;
 		}
-		r = fsync_path(p, 0);
+		r = fs_fsync_path(p, false);
 		free(p);
 	}
 	closedir(d);
-	return r ? r : fsync_path(dir, O_DIRECTORY);
+	return r ? r : fs_fsync_path(dir, true);
 }
 
 static int write_history(const char *dir)
@@ -260,7 +248,7 @@ void suspend_run(bool force, uint64_t client)
 	if (r == 0)
 		r = install_state(tmp, dir);
 	if (r == 0)
-		r = fsync_path(opts.state_root, O_DIRECTORY);
+		r = fs_fsync_path(opts.state_root, true);
 	if (r < 0) {
 		snprintf(err, sizeof(err), "cannot write the session state in %s: %s",
 		         opts.state_root, strerror(-r));
