@@ -11,6 +11,7 @@
 #include "profiles.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <grp.h>
 #include <pwd.h>
 #include <stdlib.h>
@@ -386,45 +387,90 @@ static size_t nss_buf_start(int name)
 	return n > 0 && n <= NSS_BUF_MAX ? (size_t)n : 16384;
 }
 
-/* The primary group of user; -ENOENT when there is no such user. */
-static int user_primary_gid(const char *user, gid_t *ret_gid)
+/*
+ * Runs an NSS *_r lookup with a buffer that doubles while it answers
+ * ERANGE, up to NSS_BUF_MAX. Returns 1 (found; *ret_buf holds the entry's
+ * strings, caller frees), 0 (no such entry: a zero return without a
+ * result, or ENOENT/ESRCH as some NSS modules say it), or a negative errno.
+ */
+static int nss_lookup(int sc_name, int (*lookup)(void *ctx, char *buf, size_t size, bool *found),
+                      void *ctx, char **ret_buf)
 {
-	size_t size = nss_buf_start(_SC_GETPW_R_SIZE_MAX);
-	struct passwd pw, *res = NULL;
+	size_t size = nss_buf_start(sc_name);
 	char *buf = NULL;
+	bool found = false;
 	int r;
 
 	for (;;) {
 		char *nb = realloc(buf, size);
 		if (!nb) {
-			r = -ENOMEM;
-			goto out;
+			free(buf);
+			return -ENOMEM;
 		}
 		buf = nb;
-		r = getpwnam_r(user, &pw, buf, size, &res);
+		r = lookup(ctx, buf, size, &found);
 		if (r != ERANGE)
 			break;
 		if (size >= NSS_BUF_MAX) {
-			r = -ERANGE;
-			goto out;
+			free(buf);
+			return -ERANGE;
 		}
 		size *= 2;
 	}
-	/* "Not found" is a zero return with no result, though some NSS
-	 * modules report it as ENOENT or ESRCH instead. */
-	if ((r == 0 && !res) || r == ENOENT || r == ESRCH) {
-		r = -ENOENT;
-		goto out;
+	if ((r == 0 && !found) || r == ENOENT || r == ESRCH) {
+		free(buf);
+		return 0;
 	}
 	if (r != 0) {
-		r = -r;
-		goto out;
+		free(buf);
+		return -r;
 	}
-	*ret_gid = pw.pw_gid;
-	r = 0;
-out:
-	free(buf);
+	*ret_buf = buf;
+	return 1;
+}
+
+struct pw_lookup {
+	const char *user;
+	struct passwd pw;
+};
+
+static int pw_by_name(void *ctx, char *buf, size_t size, bool *found)
+{
+	struct pw_lookup *l = ctx;
+	struct passwd *res = NULL;
+	int r = getpwnam_r(l->user, &l->pw, buf, size, &res);
+
+	*found = res != NULL;
 	return r;
+}
+
+struct gr_lookup {
+	gid_t gid;
+	struct group gr;
+};
+
+static int gr_by_gid(void *ctx, char *buf, size_t size, bool *found)
+{
+	struct gr_lookup *l = ctx;
+	struct group *res = NULL;
+	int r = getgrgid_r(l->gid, &l->gr, buf, size, &res);
+
+	*found = res != NULL;
+	return r;
+}
+
+/* The primary group of user; -ENOENT when there is no such user. */
+static int user_primary_gid(const char *user, gid_t *ret_gid)
+{
+	struct pw_lookup l = {.user = user};
+	char *buf = NULL;
+	int r = nss_lookup(_SC_GETPW_R_SIZE_MAX, pw_by_name, &l, &buf);
+
+	if (r <= 0)
+		return r == 0 ? -ENOENT : r;
+	*ret_gid = l.pw.pw_gid;
+	free(buf);
+	return 0;
 }
 
 /* Every gid user belongs to, the primary one included. */
@@ -467,46 +513,22 @@ out:
 /* The name of gid in *ret_name (malloc'd), or NULL when it has none. */
 static int group_name(gid_t gid, char **ret_name)
 {
-	size_t size = nss_buf_start(_SC_GETGR_R_SIZE_MAX);
-	struct group gr, *res = NULL;
-	char *buf = NULL, *name = NULL;
-	int r;
+	struct gr_lookup l = {.gid = gid};
+	char *buf = NULL, *name;
+	int r = nss_lookup(_SC_GETGR_R_SIZE_MAX, gr_by_gid, &l, &buf);
 
-	for (;;) {
-		char *nb = realloc(buf, size);
-		if (!nb) {
-			r = -ENOMEM;
-			goto out;
-		}
-		buf = nb;
-		r = getgrgid_r(gid, &gr, buf, size, &res);
-		if (r != ERANGE)
-			break;
-		if (size >= NSS_BUF_MAX) {
-			r = -ERANGE;
-			goto out;
-		}
-		size *= 2;
-	}
-	if ((r == 0 && !res) || r == ENOENT || r == ESRCH) {
+	if (r < 0)
+		return r;
+	if (r == 0) {
 		*ret_name = NULL;
-		r = 0;
-		goto out;
+		return 0;
 	}
-	if (r != 0) {
-		r = -r;
-		goto out;
-	}
-	name = strdup(gr.gr_name);
-	if (!name) {
-		r = -ENOMEM;
-		goto out;
-	}
-	*ret_name = name;
-	r = 0;
-out:
+	name = strdup(l.gr.gr_name);
 	free(buf);
-	return r;
+	if (!name)
+		return -ENOMEM;
+	*ret_name = name;
+	return 0;
 }
 
 int profiles_user_groups(const char *user, char ***ret_groups, size_t *ret_ngroups)
