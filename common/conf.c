@@ -576,3 +576,30 @@ bool conf_equal(const struct conf *a, const struct conf *b)
 			return false;
 	return true;
 }
+
+int conf_take_reloadable(struct conf *live, struct conf *fresh,
+                         void (*on_change)(const struct conf_key *k, bool applied, void *arg),
+                         void *arg)
+{
+	int n = 0;
+
+	if (live->table != fresh->table)
+		return -EINVAL;
+	for (size_t i = 0; i < live->table->nkeys; i++) {
+		const struct conf_key *k = &live->table->keys[i];
+
+		if (conf_value_equal(k, &live->values[i].v, &fresh->values[i].v))
+			continue;
+		n++;
+		if (k->reloadable) {
+			/* A swap, not a copy: each string keeps exactly one owner,
+			 * and the old value leaves with fresh. */
+			struct conf_value tmp = live->values[i];
+			live->values[i] = fresh->values[i];
+			fresh->values[i] = tmp;
+		}
+		if (on_change)
+			on_change(k, k->reloadable, arg);
+	}
+	return n;
+}

@@ -142,4 +142,18 @@ void conf_print(const struct conf *c, FILE *out, bool comments);
 /* True when both hold the same values for every key. */
 bool conf_equal(const struct conf *a, const struct conf *b);
 
+/*
+ * Moves the values of reloadable keys from fresh into live (both of the same
+ * table), so that pointers to live stay valid. For each key whose value
+ * differs: a reloadable key takes fresh's value, origin and line (the value
+ * structs are swapped, so fresh now holds the old value and is freed by the
+ * caller with conf_free()) and on_change(key, true, arg) is called; a fixed
+ * key keeps its value and on_change(key, false, arg) is called: it "needs a
+ * restart". Returns the number of keys that differed (both kinds), or
+ * -EINVAL when the tables differ. on_change may be NULL.
+ */
+int conf_take_reloadable(struct conf *live, struct conf *fresh,
+                         void (*on_change)(const struct conf_key *k, bool applied, void *arg),
+                         void *arg);
+
 #endif

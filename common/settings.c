@@ -185,3 +185,36 @@ int settings_apply_logging(const struct settings *s)
 		(void)mkdir(ls.dir, 0755);
 	return log_configure(&ls);
 }
+
+struct take_ctx {
+	const char *file;
+	void (*on_change)(const char *file, const struct conf_key *k, bool applied, void *arg);
+	void *arg;
+};
+
+static void take_one_changed(const struct conf_key *k, bool applied, void *arg)
+{
+	struct take_ctx *ctx = arg;
+
+	ctx->on_change(ctx->file, k, applied, ctx->arg);
+}
+
+int settings_take_reloadable(struct settings *live, struct settings *fresh,
+                             void (*on_change)(const char *file, const struct conf_key *k,
+                                               bool applied, void *arg),
+                             void *arg)
+{
+	struct conf *lives[] = {live->rserver, live->rsession, live->database, live->logging};
+	struct conf *freshes[] = {fresh->rserver, fresh->rsession, fresh->database, fresh->logging};
+	int n = 0;
+
+	for (size_t i = 0; i < sizeof(lives) / sizeof(lives[0]); i++) {
+		struct take_ctx ctx = {lives[i]->table->file, on_change, arg};
+		int r = conf_take_reloadable(lives[i], freshes[i],
+		                             on_change ? take_one_changed : NULL, &ctx);
+		if (r < 0)
+			return r;
+		n += r;
+	}
+	return n;
+}

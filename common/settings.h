@@ -189,6 +189,18 @@ int settings_override(struct settings *s, const char *key, const char *value, st
  */
 int settings_apply_logging(const struct settings *s);
 
+/*
+ * conf_take_reloadable() over rserver.conf, rsession.conf, database.conf and
+ * logging.conf, in that order: live takes fresh's reloadable values and
+ * keeps its fixed ones. on_change gets the file's base name ("rserver.conf")
+ * and may be NULL. config_dir stays as it is. Returns the number of keys
+ * that differed (both kinds); fresh is freed by the caller.
+ */
+int settings_take_reloadable(struct settings *live, struct settings *fresh,
+                             void (*on_change)(const char *file, const struct conf_key *k,
+                                               bool applied, void *arg),
+                             void *arg);
+
 /* Reads UID_MIN from a login.defs file; -ENOENT/-EINVAL when absent/bad. */
 int settings_login_defs_uid_min(const char *path, long long *ret);
 

@@ -462,6 +462,130 @@ TEST(unreadable_file)
 	rmdir(path);
 }
 
+/* Records what conf_take_reloadable() / settings_take_reloadable() reported. */
+struct changes {
+	char log[512];
+	int n;
+};
+
+static void note_change(const struct conf_key *k, bool applied, void *arg)
+{
+	struct changes *c = arg;
+	size_t len = strlen(c->log);
+
+	snprintf(c->log + len, sizeof(c->log) - len, "%s%s=%s", c->n++ ? " " : "", k->name,
+	         applied ? "applied" : "restart");
+}
+
+static void note_file_change(const char *file, const struct conf_key *k, bool applied, void *arg)
+{
+	struct changes *c = arg;
+	size_t len = strlen(c->log);
+
+	snprintf(c->log + len, sizeof(c->log) - len, "%s%s:%s=%s", c->n++ ? " " : "", file, k->name,
+	         applied ? "applied" : "restart");
+}
+
+TEST(take_reloadable)
+{
+	struct conf *live, *fresh, *other = NULL;
+	struct changes ch = {{0}, 0};
+	const char *service;
+	struct diag d;
+
+	live = parse(&rserver_conf_table,
+	             "www-port=8000\nauth-pam-service=old\nrsession-exec-command=nice\n"
+	             "auth-lockout-attempts=3\n",
+	             NULL, &d);
+	diag_free(&d);
+	fresh = parse(&rserver_conf_table,
+	              "www-port=9000\nauth-pam-service=new\nrsession-exec-command=nice\n"
+	              "auth-lockout-attempts=3\nserver-public-warning=hello\n",
+	              NULL, &d);
+	diag_free(&d);
+	CHECK(live && fresh);
+	if (!live || !fresh)
+		goto out;
+	service = conf_str(live, RSERVER_AUTH_PAM_SERVICE);
+
+	/* Changed reloadable keys are applied, the changed fixed key is kept
+	 * and reported, unchanged keys are not reported. */
+	CHECK_INT(conf_take_reloadable(live, fresh, note_change, &ch), 3);
+	CHECK_STR(ch.log,
+	          "www-port=restart auth-pam-service=applied server-public-warning=applied");
+	CHECK_INT(conf_int(live, RSERVER_WWW_PORT), 8000);
+	CHECK_STR(conf_str(live, RSERVER_AUTH_PAM_SERVICE), "new");
+	CHECK_STR(conf_str(live, RSERVER_SERVER_PUBLIC_WARNING), "hello");
+	CHECK_STR(conf_str(live, RSERVER_RSESSION_EXEC_COMMAND), "nice");
+	CHECK_INT(live->values[RSERVER_AUTH_PAM_SERVICE].line, 2);
+	CHECK(live->values[RSERVER_SERVER_PUBLIC_WARNING].set);
+	/* The values were swapped: fresh now owns the old string (freed
+	 * below, once: ASan checks there is no double free or leak). */
+	CHECK(conf_str(fresh, RSERVER_AUTH_PAM_SERVICE) == service);
+	CHECK(conf_str(fresh, RSERVER_SERVER_PUBLIC_WARNING) == NULL);
+	conf_free(fresh);
+	fresh = NULL;
+	CHECK_STR(conf_str(live, RSERVER_AUTH_PAM_SERVICE), "new");
+
+	/* Nothing changed: nothing reported, and on_change may be NULL. */
+	CHECK_INT(conf_new(&rserver_conf_table, &fresh), 0);
+	CHECK_INT(conf_new(&rserver_conf_table, &other), 0);
+	CHECK_INT(conf_take_reloadable(other, fresh, NULL, NULL), 0);
+	conf_free(other);
+	other = NULL;
+
+	/* Back to the defaults: keys that were set and are no longer count
+	 * as changed too; the fixed one stays. */
+	CHECK_INT(conf_take_reloadable(live, fresh, NULL, NULL), 5);
+	CHECK_INT(conf_int(live, RSERVER_WWW_PORT), 8000);
+	CHECK_STR(conf_str(live, RSERVER_AUTH_PAM_SERVICE), "rstudio");
+	CHECK(conf_str(live, RSERVER_SERVER_PUBLIC_WARNING) == NULL);
+	conf_free(fresh);
+	fresh = NULL;
+
+	/* Different tables are refused. */
+	CHECK_INT(conf_new(&rsession_conf_table, &other), 0);
+	CHECK_INT(conf_take_reloadable(live, other, NULL, NULL), -EINVAL);
+out:
+	conf_free(other);
+	conf_free(fresh);
+	conf_free(live);
+}
+
+TEST(settings_take_reloadable)
+{
+	struct settings live, fresh;
+	struct changes ch = {{0}, 0};
+	struct diag d;
+
+	write_file("rserver.conf", "www-port=8000\nauth-pam-service=old\n");
+	write_file("rsession.conf", "session-timeout-minutes=5\n");
+	write_file("database.conf", "directory=/var/lib/a\n");
+	write_file("logging.conf", "[*]\nlog-level=warn\n");
+	diag_init(&d);
+	CHECK_INT(settings_load(&live, tmpdir, "rserver", "/nonexistent", &d), 0);
+	write_file("rserver.conf", "www-port=8000\nauth-pam-service=new\n");
+	write_file("rsession.conf", "session-timeout-minutes=7\n");
+	write_file("database.conf", "directory=/var/lib/b\n");
+	write_file("logging.conf", "[*]\nlog-level=debug\nlogger-type=syslog\n");
+	CHECK_INT(settings_load(&fresh, tmpdir, "rserver", "/nonexistent", &d), 0);
+	CHECK_INT(d.n, 0);
+
+	CHECK_INT(settings_take_reloadable(&live, &fresh, note_file_change, &ch), 5);
+	CHECK_STR(ch.log, "rserver.conf:auth-pam-service=applied "
+	                  "rsession.conf:session-timeout-minutes=applied "
+	                  "database.conf:directory=restart logging.conf:log-level=applied "
+	                  "logging.conf:logger-type=restart");
+	CHECK_STR(conf_str(live.rserver, RSERVER_AUTH_PAM_SERVICE), "new");
+	CHECK(conf_decimal(live.rsession, RSESSION_SESSION_TIMEOUT_MINUTES) == 7);
+	CHECK_STR(conf_str(live.database, DATABASE_DIRECTORY), "/var/lib/a");
+	CHECK_STR(conf_str(live.logging, LOGGING_LOG_LEVEL), "debug");
+	CHECK_STR(conf_str(live.logging, LOGGING_LOGGER_TYPE), "stderr");
+	settings_free(&fresh);
+	settings_free(&live);
+	diag_free(&d);
+}
+
 int main(void)
 {
 	char cmd[128];
@@ -487,6 +611,8 @@ int main(void)
 	RUN(login_defs);
 	RUN(load_directory);
 	RUN(unreadable_file);
+	RUN(take_reloadable);
+	RUN(settings_take_reloadable);
 	status = test_summary();
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
 	if (system(cmd) != 0)
