@@ -10,8 +10,9 @@
 static const char *const type_names[MON_TYPE_MAX] = {
     [MON_AUTH_REQ] = "auth",           [MON_LAUNCH_REQ] = "launch",
     [MON_SIGNAL_REQ] = "signal",       [MON_STATS_REQ] = "stats",
-    [MON_AUTH_REP] = "auth-reply",     [MON_LAUNCH_REP] = "launch-reply",
-    [MON_SIGNAL_REP] = "signal-reply", [MON_STATS_REP] = "stats-reply",
+    [MON_RELOAD_REQ] = "reload",       [MON_AUTH_REP] = "auth-reply",
+    [MON_LAUNCH_REP] = "launch-reply", [MON_SIGNAL_REP] = "signal-reply",
+    [MON_STATS_REP] = "stats-reply",   [MON_RELOAD_REP] = "reload-reply",
 };
 
 static const char *const auth_names[MON_AUTH_RESULT_MAX] = {
@@ -305,6 +306,8 @@ int mon_decode_request(struct monbuf *m, struct mon_request *ret)
 			if (mon_get_i32(m, &r.pids[i]) < 0)
 				goto bad;
 		break;
+	case MON_RELOAD_REQ:
+		break; /* no fields: mon_end() refuses any payload byte */
 	default:
 		goto bad;
 	}

@@ -21,7 +21,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define MONPROTO_VERSION  1
+/* 2: MON_RELOAD_REQ and MON_RELOAD_REP, which renumbered the replies. */
+#define MONPROTO_VERSION  2
 #define MONPROTO_HEADER   12 /* length, version, type, id */
 #define MONPROTO_MAX      (64 * 1024)
 #define MONPROTO_MAX_STR  4096
@@ -33,11 +34,13 @@ enum mon_type {
 	MON_LAUNCH_REQ,   /* str user, str session_id, u32 flags (MON_LAUNCH_RESUME) */
 	MON_SIGNAL_REQ,   /* str user, str session_id, i32 pid, i32 signal */
 	MON_STATS_REQ,    /* u32 n, n x i32 pid */
+	MON_RELOAD_REQ,   /* (nothing): re-read the configuration files */
 	/* monitor -> network */
 	MON_AUTH_REP,   /* u32 result (enum mon_auth_result), str user, str message */
 	MON_LAUNCH_REP, /* i32 pid (0: failed), str socket path, str step, str message */
 	MON_SIGNAL_REP, /* i32 result (0 or -errno), str message */
 	MON_STATS_REP,  /* u32 n, n x (i32 pid, u64 cpu_ms, u64 rss_bytes) */
+	MON_RELOAD_REP, /* i32 result (0 or -errno), str message */
 	MON_TYPE_MAX
 };
 

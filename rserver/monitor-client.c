@@ -101,6 +101,11 @@ int monitor_client_request_stats(struct monitor_client *mc, const pid_t *pids, s
 	return r;
 }
 
+int monitor_client_request_reload(struct monitor_client *mc, struct monbuf *req)
+{
+	return begin(mc, MON_RELOAD_REQ, req);
+}
+
 int monitor_client_send(struct monitor_client *mc, struct monbuf *req)
 {
 	size_t off = 0;
@@ -157,6 +162,9 @@ void mon_reply_free(struct mon_reply *r)
 	case MON_SIGNAL_REP:
 		free(r->signal.message);
 		break;
+	case MON_RELOAD_REP:
+		free(r->reload.message);
+		break;
 	case MON_STATS_REP:
 		free(r->stats.stats);
 		break;
@@ -190,6 +198,11 @@ static int decode(struct monbuf *m, struct mon_reply *ret)
 		if (mon_get_i32(m, &i) < 0 || i > 0 || mon_get_str(m, &r.signal.message) < 0)
 			goto bad;
 		r.signal.result = i;
+		break;
+	case MON_RELOAD_REP:
+		if (mon_get_i32(m, &i) < 0 || i > 0 || mon_get_str(m, &r.reload.message) < 0)
+			goto bad;
+		r.reload.result = i;
 		break;
 	case MON_STATS_REP:
 		if (mon_get_u32(m, &u) < 0 || u > MONPROTO_MAX_PIDS)

@@ -38,6 +38,7 @@ struct mon_launch_reply {
 	char *message;
 };
 
+/* MON_SIGNAL_REP and MON_RELOAD_REP. */
 struct mon_signal_reply {
 	int result; /* 0 or -errno */
 	char *message;
@@ -56,6 +57,7 @@ struct mon_reply {
 		struct mon_auth_reply auth;
 		struct mon_launch_reply launch;
 		struct mon_signal_reply signal;
+		struct mon_signal_reply reload;
 		struct {
 			struct mon_stat *stats;
 			size_t n;
@@ -75,6 +77,8 @@ int monitor_client_request_signal(struct monitor_client *mc, const char *user,
                                   const char *session_id, pid_t pid, int sig, struct monbuf *req);
 int monitor_client_request_stats(struct monitor_client *mc, const pid_t *pids, size_t n,
                                  struct monbuf *req);
+/* Asks the monitor to re-read the configuration files (on SIGHUP). */
+int monitor_client_request_reload(struct monitor_client *mc, struct monbuf *req);
 
 /* Writes the whole request (blocking) and frees it. */
 int monitor_client_send(struct monitor_client *mc, struct monbuf *req);

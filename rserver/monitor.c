@@ -10,6 +10,9 @@
  *   - each launch is rsession-launcher, which reports "ok <pid>" or
  *     "fail <step> <message>" on a status pipe and then stays as the
  *     session's parent.
+ * A reload re-reads the configuration files exactly as rserver did at start
+ * (config_load with the same command line) and takes only the reloadable
+ * keys; a file with errors changes nothing.
  * Passwords live in locked, wiped memory (pam/secret.h) and, with
  * auth-pam-sessions-use-password, are kept per user for
  * auth-pam-sessions-password-lifetime-minutes so that a launch can give
@@ -35,6 +38,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "config-report.h"
 #include "fsutil.h"
 #include "launcher.h"
 #include "log.h"
@@ -140,16 +144,22 @@ static void reply_launch(uint32_t id, pid_t pid, const char *socket, const char 
 	send_msg(&m);
 }
 
-static void reply_signal(uint32_t id, int result, const char *message)
+/* MON_SIGNAL_REP and MON_RELOAD_REP: a result and a message. */
+static void reply_result(enum mon_type type, uint32_t id, int result, const char *message)
 {
 	struct monbuf m;
 
-	if (mon_begin(&m, MON_SIGNAL_REP, id) < 0 || mon_put_i32(&m, result) < 0 ||
+	if (mon_begin(&m, type, id) < 0 || mon_put_i32(&m, result) < 0 ||
 	    mon_put_str(&m, message) < 0) {
 		mon_free(&m);
 		return;
 	}
 	send_msg(&m);
+}
+
+static void reply_signal(uint32_t id, int result, const char *message)
+{
+	reply_result(MON_SIGNAL_REP, id, result, message);
 }
 
 /* ---- users ---------------------------------------------------------------- */
@@ -740,28 +750,44 @@ static ssize_t proc_cmdline(pid_t pid, char *buf, size_t size)
 	return n;
 }
 
-static char *rsession_exe; /* realpath of the rsession binary sessions run */
+/* Realpaths of the rsession binaries sessions run: one, and one more for
+ * each reload that changed rsession-path, since the sessions started before
+ * it keep running the old binary and must still be recognised. */
+static char **rsession_exes;
+static size_t nrsession_exes;
 
-/* The rsession binary sessions run: rsession-path, or beside the launcher
- * as the launcher finds it. */
-static void find_rsession_exe(void)
+/* Adds the rsession binary new sessions run: rsession-path, or beside the
+ * launcher as the launcher finds it. False when there is none. */
+static bool find_rsession_exe(void)
 {
 	const char *conf = conf_str(rs(), RSERVER_RSESSION_PATH);
-	char *launcher = NULL, *p = NULL;
+	char *launcher = NULL, *p = NULL, *exe = NULL, **n;
 
 	if (conf) {
-		rsession_exe = realpath(conf, NULL);
-		return;
+		exe = realpath(conf, NULL);
+	} else {
+		/* The launcher runs the rsession beside it: look where it will. */
+		launcher = realpath_launcher();
+		p = launcher ? fs_sibling_program(launcher, "rsession") : NULL;
+		exe = p ? realpath(p, NULL) : NULL;
+		free(p);
+		free(launcher);
 	}
-	/* The launcher runs the rsession beside it: look where it will. */
-	launcher = realpath_launcher();
-	if (!launcher)
-		return;
-	p = fs_sibling_program(launcher, "rsession");
-	if (p)
-		rsession_exe = realpath(p, NULL);
-	free(p);
-	free(launcher);
+	if (!exe)
+		return false;
+	for (size_t i = 0; i < nrsession_exes; i++)
+		if (strcmp(rsession_exes[i], exe) == 0) {
+			free(exe);
+			return true;
+		}
+	n = reallocarray(rsession_exes, nrsession_exes + 1, sizeof(*n));
+	if (!n) {
+		free(exe);
+		return false;
+	}
+	rsession_exes = n;
+	rsession_exes[nrsession_exes++] = exe;
+	return true;
 }
 
 /*
@@ -772,16 +798,17 @@ static void find_rsession_exe(void)
 static bool is_rsession(pid_t pid, const char *session_id)
 {
 	char buf[8192], exe[4096], path[64];
+	bool known = false;
 	ssize_t n;
 
-	if (!rsession_exe)
-		return false;
 	snprintf(path, sizeof(path), "/proc/%d/exe", (int)pid);
 	n = readlink(path, exe, sizeof(exe) - 1);
 	if (n <= 0)
 		return false;
 	exe[n] = '\0';
-	if (strcmp(exe, rsession_exe) != 0)
+	for (size_t i = 0; i < nrsession_exes && !known; i++)
+		known = strcmp(exe, rsession_exes[i]) == 0;
+	if (!known)
 		return false;
 	if (!session_id)
 		return true;
@@ -883,6 +910,119 @@ oom:
 	log_errorx("Monitor: out of memory answering stats");
 }
 
+/* ---- reload -------------------------------------------------------------------- */
+
+struct reload_count {
+	unsigned applied, fixed;
+};
+
+static void log_reloaded(const char *file, const struct conf_key *k, bool applied, void *arg)
+{
+	struct reload_count *c = arg;
+	const struct conf *files[] = {cfg->settings->rserver, cfg->settings->rsession,
+	                              cfg->settings->database, cfg->settings->logging};
+	char *text = NULL;
+	size_t len = 0;
+	FILE *f;
+
+	if (!applied) {
+		c->fixed++;
+		log_warnx("%s: %s changed; takes effect after a restart", file, k->name);
+		return;
+	}
+	c->applied++;
+	/* The value now live: k points into its file's key table. */
+	f = open_memstream(&text, &len);
+	for (size_t i = 0; f && i < sizeof(files) / sizeof(files[0]); i++) {
+		const struct conf_table *t = files[i]->table;
+		if (k >= t->keys && k < t->keys + t->nkeys)
+			conf_value_print(k, &files[i]->values[k - t->keys].v, f);
+	}
+	if (f)
+		fclose(f);
+	log_info("Reloaded %s: now %s", k->name, text && *text ? text : "(unset)");
+	free(text);
+}
+
+/*
+ * Re-reads the configuration as rserver did at start: the same directory,
+ * the same --key=value overrides, the same checks. A configuration with
+ * errors changes nothing; otherwise the reloadable keys take their new
+ * values and the others are reported as needing a restart.
+ */
+static void do_reload(uint32_t id)
+{
+	struct settings fresh = {0};
+	struct reload_count count = {0, 0};
+	char msg[512];
+	struct diag d;
+	int r;
+
+	if (!cfg->cmdline) {
+		reply_result(MON_RELOAD_REP, id, -ENOTSUP, "reload not available");
+		return;
+	}
+	diag_init(&d);
+	r = config_load(cfg->cmdline, &fresh, &d);
+	if (r < 0) {
+		log_error_errno(-r, "Reload: cannot read the configuration");
+		reply_result(MON_RELOAD_REP, id, r, "cannot read the configuration");
+		goto out;
+	}
+	for (size_t i = 0; i < d.n; i++) {
+		const struct diag_entry *e = &d.entries[i];
+		const char *sev = e->severity == DIAG_ERROR ? "error" : "warning";
+
+		if (e->line)
+			log_warnx("Reload: %s:%u: %s: %s", e->file, e->line, sev, e->message);
+		else
+			log_warnx("Reload: %s: %s: %s", e->file, sev, e->message);
+	}
+	if (diag_errors(&d)) {
+		const struct diag_entry *first = NULL;
+
+		for (size_t i = 0; i < d.n && !first; i++)
+			if (d.entries[i].severity == DIAG_ERROR)
+				first = &d.entries[i];
+		if (first && first->line)
+			snprintf(msg, sizeof(msg), "%zu error%s, settings unchanged: %s:%u: %s",
+			         diag_errors(&d), diag_errors(&d) == 1 ? "" : "s", first->file,
+			         first->line, first->message);
+		else if (first)
+			snprintf(msg, sizeof(msg), "%zu error%s, settings unchanged: %s: %s",
+			         diag_errors(&d), diag_errors(&d) == 1 ? "" : "s", first->file,
+			         first->message);
+		else
+			snprintf(msg, sizeof(msg), "out of memory (settings unchanged)");
+		log_errorx("Reload refused: configuration errors in %s; keeping the old settings",
+		           cfg->cmdline->config_dir);
+		reply_result(MON_RELOAD_REP, id, -EINVAL, msg);
+		goto out;
+	}
+	r = settings_take_reloadable(cfg->settings, &fresh, log_reloaded, &count);
+	if (r < 0) {
+		reply_result(MON_RELOAD_REP, id, r, strerror(-r));
+		goto out;
+	}
+	if (settings_apply_logging(cfg->settings) < 0)
+		log_warn("Cannot open the log file in %s; logging to stderr",
+		         conf_str(cfg->settings->logging, LOGGING_LOG_DIR));
+	/* New sessions may run another rsession; the old ones keep theirs. */
+	if (!find_rsession_exe())
+		log_warnx("Monitor: rsession not found; signals and stats will miss new sessions");
+	if (count.applied + count.fixed == 0)
+		snprintf(msg, sizeof(msg), "no settings changed");
+	else
+		snprintf(msg, sizeof(msg), "%u setting%s reloaded, %u need%s a restart",
+		         count.applied, count.applied == 1 ? "" : "s", count.fixed,
+		         count.fixed == 1 ? "s" : "");
+	log_info("Configuration reloaded from %s: %s", cfg->cmdline->config_dir, msg);
+	reply_result(MON_RELOAD_REP, id, 0, msg);
+out:
+	settings_free(&fresh);
+	diag_free(&d);
+}
+
 /* ---- dispatch ------------------------------------------------------------------ */
 
 static void protocol_error(const char *what)
@@ -915,14 +1055,22 @@ static void handle_stats(struct mon_request *q)
 	do_stats(q->id, q->pids, q->npids);
 }
 
+static void handle_reload(struct mon_request *q)
+{
+	do_reload(q->id);
+}
+
 static const struct {
 	enum mon_type type;
 	void (*handler)(struct mon_request *q);
 } permitted[] = {
+    /* clang-format off: one request a line */
     {MON_AUTH_REQ, handle_auth},
     {MON_LAUNCH_REQ, handle_launch},
     {MON_SIGNAL_REQ, handle_signal},
     {MON_STATS_REQ, handle_stats},
+    {MON_RELOAD_REQ, handle_reload},
+    /* clang-format on */
 };
 
 static void dispatch(struct monbuf *m)
@@ -1047,8 +1195,7 @@ void monitor_main(int fd, const struct monitor_config *config)
 	signal(SIGPIPE, SIG_IGN);
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGCHLD, &sa, NULL);
-	find_rsession_exe();
-	if (!rsession_exe)
+	if (!find_rsession_exe())
 		log_warnx("Monitor: rsession not found; signals and stats will find no session");
 
 	for (;;) {

@@ -3,12 +3,15 @@
  *
  * rserver forks it at start, before the network process drops to
  * server-user; the two share a socketpair speaking common/monproto.h. The
- * monitor answers four requests and nothing else:
+ * monitor answers five requests and nothing else:
  *   authenticate  PAM, in a child process per request, killed on timeout
  *   launch        create the session socket, run rsession-launcher
  *   signal        a session's rsession, after checking the pid is that
  *                 user's rsession for that session id
  *   stats         CPU time and resident memory of rsession processes
+ *   reload        re-read the configuration files (rserver got SIGHUP);
+ *                 the monitor reads them itself, as root: the network
+ *                 process is not trusted to hand it settings
  * A malformed or unknown message from the network process ends the
  * monitor (fail closed): a confused peer must not be served.
  */
@@ -18,11 +21,17 @@
 #include <stddef.h>
 #include <sys/types.h>
 
+#include "cmdline.h"
 #include "settings.h"
 
 struct monitor_config {
-	const struct settings *settings; /* rserver.conf etc., already checked */
-	const char *launcher_path;       /* NULL: beside rserver */
+	/* rserver.conf etc., already checked. The monitor's (forked) copy
+	 * takes the reloadable values on a reload. */
+	struct settings *settings;
+	/* How rserver was started, so that a reload reads the same files
+	 * and re-applies the same --key=value overrides; NULL: no reload. */
+	const struct cmdline *cmdline;
+	const char *launcher_path; /* NULL: beside rserver */
 	/* --KEY=VALUE arguments given to rserver, passed on to launchers. */
 	char **overrides;
 	size_t noverrides;

@@ -227,6 +227,7 @@ int server_run(const struct cmdline *cl)
 
 	/* 3 */
 	mcfg.settings = &s;
+	mcfg.cmdline = cl; /* a reload re-reads the files as at start */
 	for (size_t i = 0; i < cl->noverrides; i++) {
 		/* The launcher takes the same --key=value overrides. */
 		char **nv = reallocarray(mcfg.overrides, mcfg.noverrides + 1, sizeof(char *));

@@ -65,6 +65,7 @@
 #include <unistd.h>
 
 #include "client.h"
+#include "cmdline.h"
 #include "launcher.h"
 #include "monitor-client.h"
 #include "monitor.h"
@@ -113,6 +114,8 @@ static char group_name[64], server_user[64];
 static char svc_auth[64], svc_session[64], svc_exec[64], svc_pw[64], svc_slow[64];
 /* monitor_config.auth_timeout_ms for the next mon_new() (0: the default). */
 static int next_auth_timeout_ms;
+/* monitor_config.cmdline for the next mon_new() (NULL: no reload). */
+static const struct cmdline *next_cmdline;
 static int online_cpus;
 static int base_nice;
 static int grp_core;       /* the group's cpu-affinity core, 1-based */
@@ -825,6 +828,7 @@ static struct mon *mon_new(const char *const kv[])
 	m->cfg = (struct monitor_config){.settings = &m->s,
 	                                 .overrides = m->ov,
 	                                 .noverrides = m->nov,
+	                                 .cmdline = next_cmdline,
 	                                 .auth_timeout_ms = next_auth_timeout_ms};
 
 	fflush(stdout);
@@ -956,6 +960,34 @@ static int mon_signal(struct mon *m, const char *user, const char *sid, pid_t pi
 	r = rep.signal.result;
 	say("signal %d to pid %d as %s/%s: %d (%s)", sig, (int)pid, user, sid, r,
 	    rep.signal.message ? rep.signal.message : "");
+	mon_reply_free(&rep);
+	return r;
+}
+
+/* MON_RELOAD; the result (0 or -errno) and message, or INT32_MIN without an
+ * answer. */
+static int mon_reload(struct mon *m, char *message, size_t size)
+{
+	struct monbuf req;
+	struct mon_reply rep;
+	int r;
+
+	message[0] = '\0';
+	r = monitor_client_request_reload(&m->mc, &req);
+	if (r == 0)
+		r = monitor_client_call(&m->mc, &req, CALL_MS, &rep);
+	if (r < 0) {
+		fprintf(stderr, "reload: no answer from the monitor: %s\n", strerror(-r));
+		return INT32_MIN;
+	}
+	if (rep.type != MON_RELOAD_REP) {
+		fprintf(stderr, "reload: answered with %s\n", mon_type_name(rep.type));
+		mon_reply_free(&rep);
+		return INT32_MIN;
+	}
+	r = rep.reload.result;
+	xsnprintf(message, size, "%s", rep.reload.message ? rep.reload.message : "");
+	say("reload: %d (%s)", r, message);
 	mon_reply_free(&rep);
 	return r;
 }
@@ -1315,6 +1347,57 @@ TEST(auth)
 	CHECK_AUTH(grp, p, p->name, p->password, MON_AUTH_NOT_IN_GROUP);
 	CHECK_AUTH(grp, g, g->name, g->password, MON_AUTH_OK);
 out:;
+}
+
+/* Extra: MON_RELOAD re-reads rserver.conf; a file with errors changes
+ * nothing, and a monitor without a command line cannot reload. */
+TEST(reload)
+{
+	struct tuser *p = &users[U_PLAIN];
+	struct cmdline cl = {.action = CMDLINE_SERVE, .config_dir = conf_dir};
+	char path[PATH_MAX], text[8192], msg[1024], want[128];
+	char *orig = NULL, *log = NULL;
+	struct mon *m, *old;
+
+	xsnprintf(path, sizeof(path), "%s/rserver.conf", conf_dir);
+	REQUIRE((orig = read_text(path)));
+	REQUIRE((old = mon_new(NULL)));
+	next_cmdline = &cl;
+	m = mon_new(NULL);
+	next_cmdline = NULL;
+	REQUIRE(m);
+	CHECK_INT(mon_reload(old, msg, sizeof(msg)), -ENOTSUP);
+	CHECK_STR(msg, "reload not available");
+	CHECK_AUTH(m, p, p->name, p->password, MON_AUTH_OK);
+
+	/* An error anywhere: nothing of the file is taken, not even the
+	 * good line before it. */
+	xsnprintf(text, sizeof(text), "%sauth-minimum-user-id=%u\nwww-prot=1\n", orig,
+	          (unsigned)p->uid + 1);
+	REQUIRE(write_text(path, 0644, true, text) == 0);
+	CHECK(mon_reload(m, msg, sizeof(msg)) == -EINVAL);
+	CHECK_CONTAINS(msg, "rserver.conf:");
+	CHECK_CONTAINS(msg, "unknown key 'www-prot'");
+	CHECK_AUTH(m, p, p->name, p->password, MON_AUTH_OK);
+
+	/* A reloadable key is applied at once; a fixed one is reported. */
+	xsnprintf(text, sizeof(text), "%sauth-minimum-user-id=%u\nwww-port=9999\n", orig,
+	          (unsigned)p->uid + 1);
+	REQUIRE(write_text(path, 0644, true, text) == 0);
+	CHECK_INT(mon_reload(m, msg, sizeof(msg)), 0);
+	CHECK_STR(msg, "1 setting reloaded, 1 needs a restart");
+	CHECK_AUTH(m, p, p->name, p->password, MON_AUTH_UID_TOO_LOW);
+	xsnprintf(want, sizeof(want), "Reloaded auth-minimum-user-id: now %u",
+	          (unsigned)p->uid + 1);
+	log = read_text(cur_log);
+	CHECK_CONTAINS(log, want);
+	CHECK_CONTAINS(log, "rserver.conf: www-port changed; takes effect after a restart");
+out:
+	/* The other tests share the config dir. */
+	if (orig && write_text(path, 0644, true, orig) < 0)
+		FAIL("cannot restore %s", path);
+	free(orig);
+	free(log);
 }
 
 static void check_limit(pid_t pid, const char *name, const char *want, int line)
@@ -2819,6 +2902,7 @@ int main(void)
 
 	RUN_LAUNCH(auth);
 	RUN_LAUNCH(auth_timeout);
+	RUN_LAUNCH(reload);
 	RUN_LAUNCH(launch_plain);
 	RUN_LAUNCH(group_profile);
 	RUN_LAUNCH(affinity_missing_core);

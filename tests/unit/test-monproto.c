@@ -1,9 +1,11 @@
 /*
- * Unit tests for the network <-> monitor protocol (common/monproto.c).
+ * Unit tests for the network <-> monitor protocol (common/monproto.c) and
+ * the client's reply decoder (rserver/monitor-client.c).
  */
 #include <errno.h>
 #include <stdlib.h>
 
+#include "monitor-client.h"
 #include "monproto.h"
 #include "test.h"
 
@@ -60,6 +62,85 @@ TEST(requests)
 	CHECK_INT(q.npids, 3);
 	CHECK_INT(q.pids[2], 102);
 	mon_request_free(&q);
+}
+
+TEST(reload)
+{
+	struct monitor_client mc;
+	struct monbuf b;
+	struct mon_request q;
+
+	/* The client's request: no payload at all. */
+	monitor_client_init(&mc, -1);
+	CHECK_INT(monitor_client_request_reload(&mc, &b), 0);
+	CHECK_INT(b.id, 1);
+	CHECK_INT(round_trip(&b, &q), 0);
+	CHECK_INT(q.type, MON_RELOAD_REQ);
+	CHECK_INT(q.id, 1);
+	mon_request_free(&q);
+	monitor_client_free(&mc);
+
+	/* Any payload byte is refused. */
+	mon_begin(&b, MON_RELOAD_REQ, 2);
+	mon_put_u32(&b, 0);
+	CHECK_INT(round_trip(&b, &q), -EBADMSG);
+	mon_begin(&b, MON_RELOAD_REQ, 2);
+	mon_put_str(&b, "");
+	CHECK_INT(round_trip(&b, &q), -EBADMSG);
+}
+
+/* Feeds one finished message to a client and takes the reply. */
+static int parse_reply(struct monbuf *b, struct mon_reply *ret)
+{
+	struct monitor_client mc;
+	int r;
+
+	monitor_client_init(&mc, -1);
+	mon_finish(b);
+	r = monitor_client_feed(&mc, b->data, b->len);
+	mon_free(b);
+	if (r == 0)
+		r = monitor_client_next(&mc, ret);
+	monitor_client_free(&mc);
+	return r;
+}
+
+TEST(reload_reply)
+{
+	struct monbuf b;
+	struct mon_reply rep;
+
+	mon_begin(&b, MON_RELOAD_REP, 5);
+	mon_put_i32(&b, 0);
+	mon_put_str(&b, "3 settings reloaded, 1 needs a restart");
+	CHECK_INT(parse_reply(&b, &rep), 1);
+	CHECK_INT(rep.type, MON_RELOAD_REP);
+	CHECK_INT(rep.id, 5);
+	CHECK_INT(rep.reload.result, 0);
+	CHECK_STR(rep.reload.message, "3 settings reloaded, 1 needs a restart");
+	mon_reply_free(&rep);
+
+	mon_begin(&b, MON_RELOAD_REP, 6);
+	mon_put_i32(&b, -EINVAL);
+	mon_put_str(&b, "rserver.conf:2: unknown key 'x'");
+	CHECK_INT(parse_reply(&b, &rep), 1);
+	CHECK_INT(rep.reload.result, -EINVAL);
+	CHECK_STR(rep.reload.message, "rserver.conf:2: unknown key 'x'");
+	mon_reply_free(&rep);
+
+	/* A positive result, a missing message, a trailing byte. */
+	mon_begin(&b, MON_RELOAD_REP, 7);
+	mon_put_i32(&b, 1);
+	mon_put_str(&b, "");
+	CHECK_INT(parse_reply(&b, &rep), -EBADMSG);
+	mon_begin(&b, MON_RELOAD_REP, 7);
+	mon_put_i32(&b, 0);
+	CHECK_INT(parse_reply(&b, &rep), -EBADMSG);
+	mon_begin(&b, MON_RELOAD_REP, 7);
+	mon_put_i32(&b, 0);
+	mon_put_str(&b, "");
+	mon_put_u32(&b, 0);
+	CHECK_INT(parse_reply(&b, &rep), -EBADMSG);
 }
 
 TEST(strict)
@@ -122,10 +203,10 @@ TEST(framing)
 	buf[0] = 0x7f;
 	len = 16;
 	CHECK_INT(mon_take(buf, &len, &m), -EMSGSIZE);
-	/* Wrong version. */
+	/* Wrong version: 1, before MON_RELOAD renumbered the replies. */
 	memset(buf, 0, sizeof(buf));
 	buf[3] = 8;
-	buf[5] = 2;
+	buf[5] = 1;
 	buf[7] = MON_AUTH_REQ;
 	len = 12;
 	CHECK_INT(mon_take(buf, &len, &m), -EPROTO);
@@ -142,12 +223,17 @@ TEST(names)
 {
 	CHECK_STR(mon_auth_result_name(MON_AUTH_UID_TOO_LOW), "user id below auth-minimum-user-id");
 	CHECK_STR(mon_type_name(MON_LAUNCH_REQ), "launch");
+	CHECK_STR(mon_type_name(MON_RELOAD_REQ), "reload");
+	CHECK_STR(mon_type_name(MON_RELOAD_REP), "reload-reply");
+	CHECK_STR(mon_type_name(MON_TYPE_MAX), "?");
 	CHECK_STR(mon_auth_result_name(MON_AUTH_RESULT_MAX), "?");
 }
 
 int main(void)
 {
 	RUN(requests);
+	RUN(reload);
+	RUN(reload_reply);
 	RUN(strict);
 	RUN(framing);
 	RUN(names);
