@@ -81,6 +81,11 @@ void log_set_level(enum log_level level)
 	log_min = level;
 }
 
+void log_set_format(enum log_format format)
+{
+	log_fmt = format;
+}
+
 bool log_enabled(enum log_level level)
 {
 	return level >= log_min;

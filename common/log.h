@@ -49,6 +49,8 @@ void log_set_program(const char *program);
 int log_configure(const struct log_settings *s);
 
 void log_set_level(enum log_level level);
+/* Level and format change in place (a reload): the destination stays. */
+void log_set_format(enum log_format format);
 bool log_enabled(enum log_level level);
 
 void log_emit(enum log_level level, int errnum, const char *file, int line, const char *func,

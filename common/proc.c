@@ -11,6 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "strutil.h"
+
 #define MAX_PROCS 65536
 
 struct proc {
@@ -45,6 +47,25 @@ int proc_stat(pid_t pid, struct proc_stat *ret)
 	st.sid = (pid_t)sid;
 	*ret = st;
 	return 0;
+}
+
+int proc_uid(pid_t pid, uid_t *ret)
+{
+	char path[64], *buf, *p;
+	size_t len;
+	unsigned uid;
+	int r;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	r = file_read_all(path, 65536, &buf, &len);
+	if (r < 0)
+		return r == -ENOENT || r == -ESRCH ? -ENOENT : r;
+	p = strstr(buf, "\nUid:");
+	r = p && sscanf(p + 5, "%u", &uid) == 1 ? 0 : -EBADMSG;
+	free(buf);
+	if (r == 0)
+		*ret = (uid_t)uid;
+	return r;
 }
 
 static pid_t read_ppid(pid_t pid)

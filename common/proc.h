@@ -24,6 +24,10 @@ struct proc_stat {
  */
 int proc_stat(pid_t pid, struct proc_stat *ret);
 
+/* The real uid of pid (the "Uid:" line of /proc/<pid>/status). -ENOENT
+ * when the process is gone, -EBADMSG when the file does not parse. */
+int proc_uid(pid_t pid, uid_t *ret);
+
 /* Collects up to max descendants of root (not root itself) into out;
  * returns how many. A snapshot: call it before killing, since an orphan is
  * adopted by init and no longer found. */

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "log.h"
 #include "notifications.h"
 #include "profiles.h"
 
@@ -258,4 +259,17 @@ out:
 	settings_free(&s);
 	diag_free(&d);
 	return status;
+}
+
+void config_log_problems(const struct diag *d, const char *prefix)
+{
+	for (size_t i = 0; i < d->n; i++) {
+		const struct diag_entry *e = &d->entries[i];
+		const char *sev = e->severity == DIAG_ERROR ? "error" : "warning";
+
+		if (e->line)
+			log_warnx("%s%s:%u: %s: %s", prefix, e->file, e->line, sev, e->message);
+		else
+			log_warnx("%s%s: %s: %s", prefix, e->file, sev, e->message);
+	}
 }

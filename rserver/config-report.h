@@ -19,6 +19,10 @@
  */
 int config_load(const struct cmdline *cl, struct settings *s, struct diag *d);
 
+/* Logs every problem in d as "<prefix>file:line: severity: message" (a
+ * warning per problem: the caller logs what it decided). */
+void config_log_problems(const struct diag *d, const char *prefix);
+
 /* The actions; each returns the process exit status (0 or 1). */
 int config_test(const struct cmdline *cl, FILE *out);
 int config_print(const struct cmdline *cl, FILE *out, FILE *err);

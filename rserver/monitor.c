@@ -620,6 +620,15 @@ static void start_launch(uint32_t id, char *user, char *session_id, uint32_t fla
 	}
 	if (asprintf(&p->socket_path, "%s/%s.sock", dir, session_id) < 0)
 		goto oom;
+	{
+		/* The last run's exit record goes: the network process learns
+		 * how this run ends from a record of this run only. */
+		char *rec;
+		if (asprintf(&rec, "%s/%s.exit", dir, session_id) < 0)
+			goto oom;
+		unlink(rec);
+		free(rec);
+	}
 	sock = session_socket(p->socket_path, gid, msg, sizeof(msg));
 	if (sock < 0) {
 		reply_launch(id, 0, "", "socket", msg);
@@ -821,25 +830,6 @@ static bool is_rsession(pid_t pid, const char *session_id)
 	return false;
 }
 
-static bool proc_uid(pid_t pid, uid_t *ret)
-{
-	char path[64], *buf, *p;
-	size_t len;
-	unsigned uid;
-	bool ok = false;
-
-	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
-	if (file_read_all(path, 65536, &buf, &len) < 0)
-		return false;
-	p = strstr(buf, "\nUid:");
-	if (p && sscanf(p + 5, "%u", &uid) == 1) {
-		*ret = uid;
-		ok = true;
-	}
-	free(buf);
-	return ok;
-}
-
 static void do_signal(uint32_t id, const char *user, const char *session_id, int32_t pid,
                       int32_t sig)
 {
@@ -856,7 +846,7 @@ static void do_signal(uint32_t id, const char *user, const char *session_id, int
 	}
 	/* The pid must still be this user's rsession for this session: pids
 	 * are reused, and the network process is not trusted with kill(). */
-	if (pid <= 1 || !pw || !proc_uid(pid, &uid) || uid != pw->pw_uid ||
+	if (pid <= 1 || !pw || proc_uid(pid, &uid) < 0 || uid != pw->pw_uid ||
 	    !is_rsession(pid, session_id)) {
 		log_warnx("Refused signal %d to pid %d: not the rsession of %s for session %s", sig,
 		          pid, user, session_id);
@@ -969,15 +959,7 @@ static void do_reload(uint32_t id)
 		reply_result(MON_RELOAD_REP, id, r, "cannot read the configuration");
 		goto out;
 	}
-	for (size_t i = 0; i < d.n; i++) {
-		const struct diag_entry *e = &d.entries[i];
-		const char *sev = e->severity == DIAG_ERROR ? "error" : "warning";
-
-		if (e->line)
-			log_warnx("Reload: %s:%u: %s: %s", e->file, e->line, sev, e->message);
-		else
-			log_warnx("Reload: %s: %s: %s", e->file, sev, e->message);
-	}
+	config_log_problems(&d, "Reload: ");
 	if (diag_errors(&d)) {
 		const struct diag_entry *first = NULL;
 
