@@ -9,20 +9,27 @@
 #include "http.h"
 
 #include <arpa/inet.h>
+#include <jansson.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <errno.h>
 #include <libwebsockets.h>
 #include <openssl/ssl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stddef.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "log.h"
 #include "monitor-client.h"
+#include "sessions.h"
 #include "strutil.h"
 #include "webutil.h"
+#include "www.h"
 
 #define MAX_HEADER_BYTES     8192 /* a request line and headers beyond this get 431 */
 #define IDLE_TIMEOUT_S       60
@@ -70,6 +77,12 @@ static int conns_admit(int fd)
 
 	if (getpeername(fd, (struct sockaddr *)&ss, &len) < 0 || fstat(fd, &st) < 0)
 		return 0; /* not an address we can count: lws will fail it anyway */
+	/* Console traffic is many small messages: without this every
+	 * exchange can wait ~40 ms for a delayed ACK. */
+	{
+		int one = 1;
+		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	}
 	if (ss.ss_family == AF_INET6) {
 		struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
 		/* An IPv4 client on a dual-stack socket counts as IPv4. */
@@ -103,6 +116,8 @@ static int conns_admit(int fd)
 #define MAX_FORM_BYTES   (64 * 1024)
 #define MAX_PENDING_AUTH 256
 #define SIGNIN_PAGE_SIZE 8192
+#define MAX_WS_MESSAGE   (1024 * 1024 + 4096) /* browser -> server, one message */
+#define MAX_WS_QUEUED    (16 * 1024 * 1024)   /* server -> browser, unsent bytes */
 
 struct http {
 	struct lws_context *ctx;
@@ -112,6 +127,8 @@ struct http {
 	struct monitor_client mc;
 	uv_poll_t mon_poll;
 	bool serving;
+	struct sessions *sessions;
+	lws_retry_bo_t retry; /* WebSocket pings: websocket-ping-seconds */
 	/* Sign-ins waiting for the monitor: request id -> connection. */
 	struct {
 		uint32_t id;
@@ -131,8 +148,16 @@ struct response {
 	int ncookies;
 };
 
-/* Per connection: the request being served. */
+/* A message waiting for a WebSocket to become writable. */
+struct ws_out {
+	struct ws_out *next;
+	size_t len;
+	unsigned char data[]; /* LWS_PRE bytes, then the message */
+};
+
+/* Per connection: the request being served, or the console WebSocket. */
 struct pss {
+	struct lws *wsi;
 	char path[256];
 	char *body; /* POST body */
 	size_t body_len;
@@ -143,6 +168,18 @@ struct pss {
 	char app_uri[1024];
 	bool stay;
 	struct response resp;
+	char *resp_body; /* owned body of resp, when built later */
+	struct session *api_session; /* a suspend or quit waiting for rsession */
+
+	/* The console WebSocket */
+	struct session *ws_session; /* chosen when the upgrade was allowed */
+	struct session_viewer viewer;
+	bool ws;
+	char *rx;
+	size_t rx_len;
+	struct ws_out *out_head, *out_tail;
+	size_t out_bytes;
+	bool out_overflow;
 };
 
 /*
@@ -156,19 +193,33 @@ static struct pss *pss_of(struct lws *wsi, bool create)
 
 	if (!ps && create) {
 		ps = calloc(1, sizeof(*ps));
-		if (ps)
+		if (ps) {
+			ps->wsi = wsi;
 			lws_set_opaque_user_data(wsi, ps);
+		}
 	}
 	return ps;
 }
 
 static void pss_reset(struct pss *ps)
 {
+	struct lws *wsi = ps->wsi;
+
 	if (ps->body) {
 		explicit_bzero(ps->body, ps->body_len);
 		free(ps->body);
 	}
+	if (ps->api_session)
+		session_request_cancel(ps->api_session, ps);
+	session_detach(&ps->viewer);
+	free(ps->resp_body);
+	free(ps->rx);
+	for (struct ws_out *o = ps->out_head, *next; o; o = next) {
+		next = o->next;
+		free(o);
+	}
 	memset(ps, 0, sizeof(*ps));
+	ps->wsi = wsi;
 }
 
 static int64_t now_ms(void)
@@ -189,8 +240,10 @@ static const struct conf *rs_conf(struct http *h)
 	return h->deps.settings->rserver;
 }
 
-/* Writes a whole response: status, headers, cookies, body. */
-static int write_response(struct lws *wsi, const struct response *r)
+/* Writes a whole response: status, headers, cookies, body. complete:
+ * end the HTTP transaction (not for a refused WebSocket upgrade, which
+ * lws ends itself). */
+static int write_response_ex(struct lws *wsi, const struct response *r, bool complete)
 {
 	unsigned char buf[LWS_PRE + 8192], *start = buf + LWS_PRE, *p = start,
 	                                   *end = buf + sizeof(buf) - 1;
@@ -224,7 +277,14 @@ static int write_response(struct lws *wsi, const struct response *r)
 		if (n != (int)len)
 			return -1;
 	}
+	if (!complete)
+		return 0;
 	return lws_http_transaction_completed(wsi) ? -1 : 0;
+}
+
+static int write_response(struct lws *wsi, const struct response *r)
+{
+	return write_response_ex(wsi, r, true);
 }
 
 static int respond(struct lws *wsi, unsigned status, const char *type, const char *body)
@@ -426,38 +486,423 @@ static void signin_failed(struct response *r, int error, const char *app)
 	r->ready = true;
 }
 
-static int page_home(struct http *h, struct lws *wsi)
+/*
+ * The signed-in user of this request, into user. A sign-in without "stay
+ * signed in" lasts auth-timeout-minutes from the last activity: any
+ * signed-in request renews it (at most once a minute), through a cookie
+ * added to r.
+ */
+static bool auth_user(struct http *h, struct lws *wsi, struct response *r, char *user,
+                      size_t usersize)
 {
-	char user[COOKIE_USER_MAX + 1], value[COOKIE_VALUE_SIZE], user_html[1600], *page = NULL;
-	struct response r = {.status = HTTP_STATUS_OK, .type = "text/html; charset=utf-8"};
+	char value[COOKIE_VALUE_SIZE];
 	int64_t expires;
 	bool persistent;
-	int rc;
 
-	if (!signed_in(h, wsi, user, sizeof(user), &expires, &persistent, value, sizeof(value)))
-		return redirect(wsi, &r, "/auth-sign-in?appUri=%2F");
-	/* A sign-in without "stay signed in" lasts auth-timeout-minutes from
-	 * the last activity: renew it, at most once a minute. */
+	if (!signed_in(h, wsi, user, usersize, &expires, &persistent, value, sizeof(value)))
+		return false;
 	double minutes = conf_decimal(rs_conf(h), RSERVER_AUTH_TIMEOUT_MINUTES);
 	int64_t now = now_ms() / 1000;
-	if (!persistent && minutes > 0 && expires - now < (int64_t)(minutes * 60) - 60) {
+	if (r && !persistent && minutes > 0 && expires - now < (int64_t)(minutes * 60) - 60) {
 		char renewed[COOKIE_VALUE_SIZE];
 		if (cookie_sign(h->deps.key, user, now + (int64_t)(minutes * 60), false, renewed,
 		                sizeof(renewed)) == 0)
-			add_cookie(h, &r, COOKIE_USER_ID, renewed, -1);
+			add_cookie(h, r, COOKIE_USER_ID, renewed, -1);
 	}
-	html_escape(user, user_html, sizeof(user_html));
-	if (asprintf(&page,
-	             "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
-	             "<title>rserver</title></head><body><main>\n"
-	             "<p>Signed in as %s</p>\n<p><a href=\"/auth-sign-out\">Sign out</a></p>\n"
-	             "</main></body></html>\n",
-	             user_html) < 0)
+	return true;
+}
+
+/* Sends an embedded page rendered with vars (see www_render()). */
+static int send_page(struct lws *wsi, struct response *r, const char *name,
+                     const char *const *vars)
+{
+	char *page = www_render(name, vars);
+	int rc;
+
+	if (!page)
 		return -1;
-	r.body = page;
-	rc = write_response(wsi, &r);
+	r->status = r->status ? r->status : HTTP_STATUS_OK;
+	r->type = "text/html; charset=utf-8";
+	r->body = page;
+	rc = write_response(wsi, r);
 	free(page);
 	return rc;
+}
+
+/* The redirect to the sign-in page, coming back to path afterwards. */
+static int to_signin(struct lws *wsi, struct response *r, const char *path)
+{
+	char enc[3 * 256 + 1] = "%2F", loc[1024];
+
+	url_encode(path, enc, sizeof(enc));
+	snprintf(loc, sizeof(loc), "/auth-sign-in?appUri=%s", enc);
+	return redirect(wsi, r, loc);
+}
+
+static int page_home(struct http *h, struct lws *wsi)
+{
+	char user[COOKIE_USER_MAX + 1], token[COOKIE_CSRF_SIZE + 1];
+	struct response r = {0};
+	bool fresh;
+
+	if (!auth_user(h, wsi, &r, user, sizeof(user)))
+		return to_signin(wsi, &r, "/");
+	csrf_token(wsi, token, sizeof(token), &fresh);
+	if (fresh)
+		add_cookie(h, &r, COOKIE_CSRF, token, -1);
+	return send_page(wsi, &r, "home.html",
+	                 (const char *const[]){"user", user, "csrf", token, NULL});
+}
+
+/* /static/<name>: the scripts and styles (not the page templates). */
+static int page_static(struct lws *wsi, const char *name)
+{
+	const struct www_file *f = www_find(name);
+	const char *type = www_type(name);
+
+	if (!f || strstr(type, "text/html"))
+		return respond(wsi, HTTP_STATUS_NOT_FOUND, "text/plain", "not found\n");
+	return respond(wsi, HTTP_STATUS_OK, type, f->data);
+}
+
+/* ---- sessions: routes ------------------------------------------------------------ */
+
+static bool id_char(char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+	       c == '-' || c == '_';
+}
+
+/*
+ * Splits "<prefix><id><rest>" where id is 1..64 id characters: copies id
+ * and returns a pointer to rest, or NULL when path does not have that
+ * shape.
+ */
+static const char *path_id(const char *path, const char *prefix, char *id, size_t idsize)
+{
+	size_t n = strlen(prefix), i = 0;
+
+	if (strncmp(path, prefix, n) != 0)
+		return NULL;
+	path += n;
+	while (id_char(path[i]) && i < DB_SESSION_ID_MAX && i + 1 < idsize) {
+		id[i] = path[i];
+		i++;
+	}
+	id[i] = '\0';
+	return i == 0 || id_char(path[i]) ? NULL : path + i;
+}
+
+static int respond_json(struct lws *wsi, struct response *r, unsigned status, json_t *o)
+{
+	char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
+	int rc;
+
+	json_decref(o);
+	if (!text)
+		return -1;
+	r->status = status;
+	r->type = "application/json";
+	r->body = text;
+	rc = write_response(wsi, r);
+	free(text);
+	return rc;
+}
+
+static int api_error(struct lws *wsi, struct response *r, unsigned status, const char *message)
+{
+	return respond_json(wsi, r, status, json_pack("{s:s}", "error", message));
+}
+
+/* State-changing requests carry the CSRF token in X-RS-CSRF-Token (or a
+ * form field), equal to the rs-csrf-token cookie. */
+static bool csrf_ok(struct lws *wsi, const struct pss *ps)
+{
+	static const char name[] = "x-rs-csrf-token:";
+	char sent[COOKIE_CSRF_SIZE + 8] = "", cookie[COOKIE_CSRF_SIZE + 8], cookies[4096];
+	int n = lws_hdr_custom_length(wsi, name, (int)strlen(name));
+
+	if (n > 0 && n < (int)sizeof(sent)) {
+		if (lws_hdr_custom_copy(wsi, sent, (int)sizeof(sent), name, (int)strlen(name)) < 0)
+			sent[0] = '\0';
+	} else if (ps->body) {
+		if (form_get(ps->body, ps->body_len, "rs-csrf-token", sent, sizeof(sent)) < 0)
+			sent[0] = '\0';
+	}
+	header(wsi, WSI_TOKEN_HTTP_COOKIE, cookies, sizeof(cookies));
+	return sent[0] && cookie_header_get(cookies, COOKIE_CSRF, cookie, sizeof(cookie)) == 0 &&
+	       cookie_csrf_equal(sent, cookie);
+}
+
+/*
+ * The session of a route for user: NULL after answering 404 (no such
+ * session) or 403 (someone else's). json: answer as the API does.
+ */
+static struct session *owned_session(struct http *h, struct lws *wsi, struct response *r,
+                                     const char *id, const char *user, bool json, int *rc)
+{
+	struct session *s = sessions_find(h->sessions, id);
+
+	if (!s) {
+		*rc = json ? api_error(wsi, r, HTTP_STATUS_NOT_FOUND, "no such session")
+		           : respond(wsi, HTTP_STATUS_NOT_FOUND, "text/plain", "no such session\n");
+		return NULL;
+	}
+	if (strcmp(session_user(s), user) != 0) {
+		log_warnx("%s asked for session %s of %s: refused", user, id, session_user(s));
+		*rc = json ? api_error(wsi, r, HTTP_STATUS_FORBIDDEN, "not your session")
+		           : respond(wsi, HTTP_STATUS_FORBIDDEN, "text/plain", "not your session\n");
+		return NULL;
+	}
+	return s;
+}
+
+static int page_console(struct http *h, struct lws *wsi, const char *id, const char *path)
+{
+	char user[COOKIE_USER_MAX + 1], token[COOKIE_CSRF_SIZE + 1];
+	struct response r = {0};
+	struct session *s;
+	bool fresh;
+	int rc = 0;
+
+	if (!auth_user(h, wsi, &r, user, sizeof(user)))
+		return to_signin(wsi, &r, path);
+	if (!(s = owned_session(h, wsi, &r, id, user, false, &rc)))
+		return rc;
+	if (session_open(s) < 0)
+		log_warnx("Cannot open session %s of %s", id, user);
+	csrf_token(wsi, token, sizeof(token), &fresh);
+	if (fresh)
+		add_cookie(h, &r, COOKIE_CSRF, token, -1);
+	return send_page(wsi, &r, "console.html",
+	                 (const char *const[]){"user", user, "csrf", token, "id", id, NULL});
+}
+
+/* rsession answered a suspend or quit asked for by this connection. */
+static void api_done(void *arg, bool ok, const char *error)
+{
+	struct pss *ps = arg;
+	json_t *o = ok ? json_pack("{s:b}", "ok", 1) : json_pack("{s:s}", "error", error);
+
+	ps->api_session = NULL;
+	ps->resp_body = o ? json_dumps(o, JSON_COMPACT) : NULL;
+	json_decref(o);
+	ps->resp.status = ok ? HTTP_STATUS_OK : HTTP_STATUS_CONFLICT;
+	ps->resp.type = "application/json";
+	ps->resp.body = ps->resp_body;
+	ps->resp.ready = true;
+	lws_callback_on_writable(ps->wsi);
+}
+
+static int api_get(struct http *h, struct lws *wsi, const char *path)
+{
+	char user[COOKIE_USER_MAX + 1];
+	struct response r = {0};
+
+	if (!auth_user(h, wsi, &r, user, sizeof(user)))
+		return api_error(wsi, &r, HTTP_STATUS_UNAUTHORIZED, "not signed in");
+	if (strcmp(path, "/api/sessions") == 0)
+		return respond_json(wsi, &r, HTTP_STATUS_OK,
+		                    sessions_list_json(h->sessions, user, false));
+	return api_error(wsi, &r, HTTP_STATUS_NOT_FOUND, "no such route");
+}
+
+static int api_post(struct http *h, struct lws *wsi, struct pss *ps)
+{
+	char user[COOKIE_USER_MAX + 1], id[DB_SESSION_ID_MAX + 1];
+	struct response r = {0};
+	const char *rest;
+	struct session *s;
+	int rc = 0;
+
+	if (!auth_user(h, wsi, &r, user, sizeof(user)))
+		return api_error(wsi, &r, HTTP_STATUS_UNAUTHORIZED, "not signed in");
+	if (!csrf_ok(wsi, ps)) {
+		log_warnx("POST %s by %s refused: missing or mismatched CSRF token", ps->path, user);
+		return api_error(wsi, &r, HTTP_STATUS_FORBIDDEN, "missing or invalid X-RS-CSRF-Token");
+	}
+	if (strcmp(ps->path, "/api/sessions") == 0) {
+		bool existing;
+		rc = sessions_create(h->sessions, user, &s, &existing);
+		if (rc < 0)
+			return api_error(wsi, &r,
+			                 rc == -EAGAIN ? HTTP_STATUS_SERVICE_UNAVAILABLE
+			                               : HTTP_STATUS_INTERNAL_SERVER_ERROR,
+			                 "cannot start a session now");
+		if (!existing)
+			db_audit_add(h->deps.db, now_ms(), user, "create-session", session_id(s), NULL);
+		return respond_json(wsi, &r, existing ? HTTP_STATUS_OK : 201,
+		                    existing ? json_pack("{s:s, s:b}", "id", session_id(s), "existing", 1)
+		                             : json_pack("{s:s}", "id", session_id(s)));
+	}
+	rest = path_id(ps->path, "/api/sessions/", id, sizeof(id));
+	if (!rest || (strcmp(rest, "/suspend") != 0 && strcmp(rest, "/quit") != 0))
+		return api_error(wsi, &r, HTTP_STATUS_NOT_FOUND, "no such route");
+	if (!(s = owned_session(h, wsi, &r, id, user, true, &rc)))
+		return rc;
+	ps->api_session = s;
+	rc = strcmp(rest, "/suspend") == 0 ? session_suspend(s, false, api_done, ps)
+	                                   : session_quit(s, api_done, ps);
+	if (rc == -EBUSY) {
+		ps->api_session = NULL;
+		return api_error(wsi, &r, HTTP_STATUS_CONFLICT, "a request is already in progress");
+	}
+	db_audit_add(h->deps.db, now_ms(), user, rest + 1, id, NULL);
+	/* Answered from api_done(), now or when rsession replies. */
+	return 0;
+}
+
+/* ---- sessions: the console WebSocket ----------------------------------------------- */
+
+static void ws_send(struct session_viewer *v, const char *json, size_t len)
+{
+	struct pss *ps = (struct pss *)((char *)v - offsetof(struct pss, viewer));
+	struct ws_out *o;
+
+	if (ps->out_overflow)
+		return;
+	if (ps->out_bytes + len > MAX_WS_QUEUED) {
+		/* A browser that stops reading is cut off rather than let
+		 * grow our memory; it reconnects and gets recent output. */
+		log_warnx("Closing a console of session %s: %zu bytes unsent",
+		          v->session ? session_id(v->session) : "?", ps->out_bytes);
+		ps->out_overflow = true;
+		lws_set_timeout(ps->wsi, PENDING_TIMEOUT_KILLED_BY_PARENT, LWS_TO_KILL_ASYNC);
+		return;
+	}
+	o = malloc(sizeof(*o) + LWS_PRE + len);
+	if (!o)
+		return;
+	o->next = NULL;
+	o->len = len;
+	memcpy(o->data + LWS_PRE, json, len);
+	if (ps->out_tail)
+		ps->out_tail->next = o;
+	else
+		ps->out_head = o;
+	ps->out_tail = o;
+	ps->out_bytes += len;
+	lws_callback_on_writable(ps->wsi);
+}
+
+static int ws_writable(struct lws *wsi, struct pss *ps)
+{
+	struct ws_out *o = ps->out_head;
+
+	if (!o)
+		return 0;
+	if (lws_write(wsi, o->data + LWS_PRE, o->len, LWS_WRITE_TEXT) < (int)o->len)
+		return -1;
+	ps->out_head = o->next;
+	if (!ps->out_head)
+		ps->out_tail = NULL;
+	ps->out_bytes -= o->len;
+	free(o);
+	if (ps->out_head)
+		lws_callback_on_writable(wsi);
+	return 0;
+}
+
+/* Refuses an upgrade with an HTTP status (lws then closes). */
+static int ws_refuse(struct lws *wsi, unsigned status, const char *why)
+{
+	struct response r = {.status = status, .type = "text/plain", .body = (char *)why};
+
+	if (write_response_ex(wsi, &r, false) < 0)
+		return -1;
+	return 1;
+}
+
+/* Whether Origin names this server as the browser reached it: the scheme
+ * we serve and the Host header. Browsers always send Origin with a
+ * WebSocket; a page elsewhere cannot forge it. */
+static bool same_origin(struct http *h, struct lws *wsi)
+{
+	char origin[512], host[300], want[320];
+
+	header(wsi, WSI_TOKEN_ORIGIN, origin, sizeof(origin));
+	header(wsi, WSI_TOKEN_HOST, host, sizeof(host));
+	if (!origin[0] || !host[0])
+		return false;
+	snprintf(want, sizeof(want), "%s://%s",
+	         conf_bool(rs_conf(h), RSERVER_SSL_ENABLED) ? "https" : "http", host);
+	return strcasecmp(origin, want) == 0;
+}
+
+/* An upgrade to the console WebSocket: decide before lws answers 101. */
+static int ws_confirm(struct http *h, struct lws *wsi, struct pss *ps)
+{
+	char path[256], id[DB_SESSION_ID_MAX + 1], user[COOKIE_USER_MAX + 1];
+	const char *rest;
+	struct session *s;
+	bool offline = false;
+
+	header(wsi, WSI_TOKEN_GET_URI, path, sizeof(path));
+	rest = path_id(path, "/s/", id, sizeof(id));
+	if (!rest || strcmp(rest, "/console") != 0)
+		return ws_refuse(wsi, HTTP_STATUS_NOT_FOUND, "not found\n");
+	if (!h->serving)
+		return ws_refuse(wsi, HTTP_STATUS_SERVICE_UNAVAILABLE, "starting\n");
+	{
+		/* The offline page is written by page_offline_if(); here only
+		 * the decision is needed. */
+		char p[4096];
+		struct stat st;
+		snprintf(p, sizeof(p), "%s/offline",
+		         conf_str(h->deps.settings->database, DATABASE_DIRECTORY));
+		offline = stat(p, &st) == 0;
+	}
+	if (offline)
+		return ws_refuse(wsi, HTTP_STATUS_SERVICE_UNAVAILABLE, "offline\n");
+	if (!same_origin(h, wsi)) {
+		char origin[512];
+		header(wsi, WSI_TOKEN_ORIGIN, origin, sizeof(origin));
+		log_warnx("Refused a console WebSocket for session %s from origin '%s'", id,
+		          origin[0] ? origin : "(none)");
+		return ws_refuse(wsi, HTTP_STATUS_FORBIDDEN, "cross-origin WebSocket refused\n");
+	}
+	if (!auth_user(h, wsi, NULL, user, sizeof(user)))
+		return ws_refuse(wsi, HTTP_STATUS_FORBIDDEN, "not signed in\n");
+	s = sessions_find(h->sessions, id);
+	if (!s)
+		return ws_refuse(wsi, HTTP_STATUS_NOT_FOUND, "no such session\n");
+	if (strcmp(session_user(s), user) != 0) {
+		log_warnx("%s asked for the console of session %s of %s: refused", user, id,
+		          session_user(s));
+		return ws_refuse(wsi, HTTP_STATUS_FORBIDDEN, "not your session\n");
+	}
+	ps->ws_session = s;
+	return 0;
+}
+
+static int ws_receive(struct lws *wsi, struct pss *ps, const void *in, size_t len)
+{
+	if (lws_frame_is_binary(wsi)) {
+		lws_close_reason(wsi, LWS_CLOSE_STATUS_UNACCEPTABLE_OPCODE,
+		                 (unsigned char *)"text only", 9);
+		return -1;
+	}
+	if (ps->rx_len + len > MAX_WS_MESSAGE) {
+		log_warnx("Closing a console of session %s: a message over %d bytes",
+		          ps->viewer.session ? session_id(ps->viewer.session) : "?",
+		          MAX_WS_MESSAGE);
+		lws_close_reason(wsi, LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE,
+		                 (unsigned char *)"message too large", 17);
+		return -1;
+	}
+	if (len) {
+		char *n = realloc(ps->rx, ps->rx_len + len);
+		if (!n)
+			return -1;
+		ps->rx = n;
+		memcpy(ps->rx + ps->rx_len, in, len);
+		ps->rx_len += len;
+	}
+	if (lws_is_final_fragment(wsi) && lws_remaining_packet_payload(wsi) == 0) {
+		session_viewer_message(&ps->viewer, ps->rx ? ps->rx : "", ps->rx_len);
+		ps->rx_len = 0;
+	}
+	return 0;
 }
 
 static int page_signout(struct http *h, struct lws *wsi)
@@ -640,6 +1085,15 @@ static void on_monitor(uv_poll_t *poll, int status, int events)
 			if (reply.type == MON_AUTH_REP)
 				signin_answered(h, wsi, &reply.auth);
 		}
+		if (reply.type == MON_RELOAD_REP) {
+			if (reply.reload.result < 0)
+				log_errorx("Reload: the monitor kept its settings: %s",
+				           reply.reload.message);
+			else
+				log_info("Reload: monitor: %s", reply.reload.message);
+		} else if (reply.type != MON_AUTH_REP && h->sessions) {
+			sessions_monitor_reply(h->sessions, &reply);
+		}
 		mon_reply_free(&reply);
 	}
 	if (r < 0) {
@@ -656,9 +1110,9 @@ static int http_callback(struct lws *wsi, enum lws_callback_reasons reason, void
                          size_t len)
 {
 	struct http *h = http_of(wsi);
-	struct pss *ps = reason == LWS_CALLBACK_FILTER_NETWORK_CONNECTION ? NULL
-	                 : reason == LWS_CALLBACK_HTTP                    ? pss_of(wsi, true)
-	                                                                  : pss_of(wsi, false);
+	bool create = reason == LWS_CALLBACK_HTTP || reason == LWS_CALLBACK_HTTP_CONFIRM_UPGRADE;
+	struct pss *ps =
+	    reason == LWS_CALLBACK_FILTER_NETWORK_CONNECTION ? NULL : pss_of(wsi, create);
 
 	switch (reason) {
 	case LWS_CALLBACK_FILTER_NETWORK_CONNECTION:
@@ -679,6 +1133,13 @@ static int http_callback(struct lws *wsi, enum lws_callback_reasons reason, void
 				int rc = page_offline_if(h, wsi, &offline);
 				if (offline || rc < 0)
 					return rc;
+			}
+			if (h->serving && strncmp(path, "/api/", 5) == 0) {
+				/* A body, if any, is read first (it may hold the
+				 * CSRF token); without one, answer now. */
+				if (lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH) > 0)
+					return 0;
+				return api_post(h, wsi, ps);
 			}
 			if (!h->serving || strcmp(path, "/auth-do-sign-in") != 0)
 				return respond(wsi, HTTP_STATUS_NOT_FOUND, "text/plain",
@@ -710,6 +1171,22 @@ static int http_callback(struct lws *wsi, enum lws_callback_reasons reason, void
 			return page_signout(h, wsi);
 		if (strcmp(path, "/") == 0)
 			return page_home(h, wsi);
+		if (strncmp(path, "/static/", 8) == 0)
+			return page_static(wsi, path + 8);
+		if (strncmp(path, "/api/", 5) == 0)
+			return api_get(h, wsi, path);
+		{
+			char id[DB_SESSION_ID_MAX + 1];
+			const char *rest = path_id(path, "/s/", id, sizeof(id));
+			if (rest && strcmp(rest, "/") == 0)
+				return page_console(h, wsi, id, path);
+			if (rest && !*rest) {
+				char loc[128];
+				struct response r = {0};
+				snprintf(loc, sizeof(loc), "/s/%s/", id);
+				return redirect(wsi, &r, loc);
+			}
+		}
 		return respond(wsi, HTTP_STATUS_NOT_FOUND, "text/plain", "not found\n");
 	}
 	case LWS_CALLBACK_HTTP_BODY:
@@ -730,6 +1207,12 @@ static int http_callback(struct lws *wsi, enum lws_callback_reasons reason, void
 		}
 		return 0;
 	case LWS_CALLBACK_HTTP_BODY_COMPLETION:
+		if (ps && strncmp(ps->path, "/api/", 5) == 0) {
+			if (ps->body_too_big)
+				return respond(wsi, HTTP_STATUS_REQ_ENTITY_TOO_LARGE, "text/plain",
+				               "request body too large\n");
+			return api_post(h, wsi, ps);
+		}
 		if (!ps || !ps->body)
 			return respond(wsi, HTTP_STATUS_BAD_REQUEST, "text/plain",
 			               "a form body is required\n");
@@ -739,6 +1222,30 @@ static int http_callback(struct lws *wsi, enum lws_callback_reasons reason, void
 			return 0;
 		ps->resp.ready = false;
 		return write_response(wsi, &ps->resp);
+	case LWS_CALLBACK_HTTP_CONFIRM_UPGRADE:
+		if (!ps)
+			return -1;
+		if (!in || strcmp(in, "websocket") != 0)
+			return ws_refuse(wsi, HTTP_STATUS_BAD_REQUEST, "unsupported upgrade\n");
+		return ws_confirm(h, wsi, ps);
+	case LWS_CALLBACK_ESTABLISHED:
+		if (!ps || !ps->ws_session)
+			return -1;
+		ps->ws = true;
+		ps->viewer.send = ws_send;
+		/* Opening the console starts or resumes the session. */
+		if (session_open(ps->ws_session) < 0)
+			log_warnx("Cannot open session %s", session_id(ps->ws_session));
+		session_attach(ps->ws_session, &ps->viewer);
+		return 0;
+	case LWS_CALLBACK_RECEIVE:
+		return ps && ps->ws ? ws_receive(wsi, ps, in, len) : -1;
+	case LWS_CALLBACK_SERVER_WRITEABLE:
+		return ps && ps->ws ? ws_writable(wsi, ps) : 0;
+	case LWS_CALLBACK_CLOSED:
+		if (ps)
+			session_detach(&ps->viewer);
+		break;
 	case LWS_CALLBACK_WSI_DESTROY:
 		if (ps) {
 			if (ps->waiting)
@@ -796,6 +1303,18 @@ int http_start(uv_loop_t *loop, const struct settings *s, struct http **ret, cha
 	info.max_http_header_data = MAX_HEADER_BYTES;
 	info.timeout_secs = IDLE_TIMEOUT_S;
 	info.vhost_name = "rserver";
+	{
+		/* Pings keep consoles' connections alive through proxies
+		 * and find dead peers; a peer silent for three intervals is
+		 * dropped (it reconnects). */
+		double ping = conf_decimal(s->rsession, RSESSION_WEBSOCKET_PING_SECONDS);
+		if (ping > 0) {
+			h->retry.secs_since_valid_ping = (uint16_t)(ping < 1 ? 1 : ping);
+			h->retry.secs_since_valid_hangup =
+			    (uint16_t)(3 * h->retry.secs_since_valid_ping + 5);
+			info.retry_and_idle_policy = &h->retry;
+		}
+	}
 	if (conf_bool(s->rserver, RSERVER_SSL_ENABLED)) {
 		/* Certificate and key are read here, as root: they may be
 		 * readable by root only. TLS 1.0 and 1.1 are refused. */
@@ -820,6 +1339,16 @@ int http_start(uv_loop_t *loop, const struct settings *s, struct http **ret, cha
 	}
 	*ret = h;
 	return 0;
+}
+
+struct monitor_client *http_monitor_client(struct http *h)
+{
+	return &h->mc;
+}
+
+void http_set_sessions(struct http *h, struct sessions *ss)
+{
+	h->sessions = ss;
 }
 
 int http_serve(struct http *h, const struct http_deps *deps)

@@ -38,11 +38,16 @@
 #include "monitor-client.h"
 #include "monitor.h"
 #include "privdrop.h"
+#include "profiles.h"
+#include "sessions.h"
 
 static struct {
 	uv_loop_t loop;
 	uv_signal_t sigterm, sigint, sighup;
 	struct http *http;
+	struct sessions *sessions;
+	struct settings *settings;
+	const struct cmdline *cl;
 	struct db *db;
 	struct cookie_key key;
 	pid_t monitor_pid;
@@ -138,6 +143,9 @@ static void stop_serving(void)
 	if (stopped)
 		return;
 	stopped = true;
+	/* Sessions first: their pending API answers still have connections
+	 * to go to. Their rsessions keep running. */
+	sessions_stop(S.sessions);
 	http_stop(S.http);
 	/* The monitor exits when its socket closes. */
 	if (S.monitor_fd >= 0) {
@@ -169,11 +177,100 @@ static void on_monitor_lost(void)
 	stop_serving();
 }
 
+/*
+ * Reads the profiles file for the session timeouts. NULL (with the
+ * problems logged as file:line) when it has errors: the caller keeps what
+ * it had.
+ */
+static struct profiles *load_profiles(const struct settings *s)
+{
+	struct profiles *p = calloc(1, sizeof(*p));
+	char *path = settings_path(s, "profiles");
+	struct diag d;
+	int r;
+
+	diag_init(&d);
+	r = p && path ? profiles_load(path, p, &d) : -ENOMEM;
+	config_log_problems(&d, "");
+	if (r < 0 || diag_errors(&d)) {
+		if (p)
+			profiles_free(p);
+		free(p);
+		p = NULL;
+	}
+	diag_free(&d);
+	free(path);
+	return p;
+}
+
+static void log_change(const char *file, const struct conf_key *k, bool applied, void *arg)
+{
+	int *fixed = arg;
+
+	if (applied) {
+		log_info("Reload: %s %s changed", file, k->name);
+	} else {
+		log_warnx("Reload: %s %s changed, but takes effect only after a restart", file,
+		          k->name);
+		(*fixed)++;
+	}
+}
+
+/*
+ * SIGHUP: read every file again and apply what can change while running
+ * (the "reloadable" keys, profiles), without dropping a connection. A
+ * file with errors changes nothing. The monitor, which keeps its own copy
+ * as root, re-reads the files itself when asked: this process is not
+ * trusted to hand it settings.
+ */
 static void on_reload(uv_signal_t *h, int sig)
 {
+	struct settings fresh = {0};
+	struct profiles *p;
+	struct diag d;
+	struct monbuf req;
+	int r, changed, fixed = 0;
+
 	(void)h;
 	(void)sig;
-	log_info("Received SIGHUP: nothing in this build is reloadable yet");
+	log_info("Received SIGHUP: reloading the configuration in %s", S.cl->config_dir);
+	diag_init(&d);
+	r = config_load(S.cl, &fresh, &d);
+	if (r < 0 || diag_errors(&d)) {
+		config_log_problems(&d, "Reload: ");
+		log_errorx("Reload refused: the configuration has errors; nothing changed");
+		diag_free(&d);
+		settings_free(&fresh);
+		return;
+	}
+	diag_free(&d);
+	p = load_profiles(&fresh);
+	if (!p) {
+		log_errorx("Reload refused: the profiles file has errors; nothing changed");
+		settings_free(&fresh);
+		return;
+	}
+	changed = settings_take_reloadable(S.settings, &fresh, log_change, &fixed);
+	settings_free(&fresh);
+	{
+		/* Level and format only: the log file stays open as it was
+		 * (this process could not reopen root's file). */
+		enum log_level level;
+		if (log_level_from_string(conf_str(S.settings->logging, LOGGING_LOG_LEVEL), &level) ==
+		    0)
+			log_set_level(level);
+		log_set_format(
+		    strcmp(conf_str(S.settings->logging, LOGGING_LOG_MESSAGE_FORMAT), "json") == 0
+		        ? LOG_FORMAT_JSON
+		        : LOG_FORMAT_PRETTY);
+	}
+	sessions_set_profiles(S.sessions, p);
+	if (monitor_client_request_reload(http_monitor_client(S.http), &req) == 0 &&
+	    monitor_client_send(http_monitor_client(S.http), &req) < 0)
+		log_errorx("Reload: cannot reach the monitor");
+	log_info("Reloaded the configuration: %d setting(s) changed, %d of them need a restart; "
+	         "profiles read again",
+	         changed, fixed);
 }
 
 int server_run(const struct cmdline *cl)
@@ -275,6 +372,25 @@ int server_run(const struct cmdline *cl)
 			return 1;
 		}
 	}
+	{
+		struct sessions_deps sd = {.loop = &S.loop,
+		                           .settings = &s,
+		                           .db = S.db,
+		                           .mc = http_monitor_client(S.http)};
+		struct profiles *p = load_profiles(&s);
+		if (!p) {
+			log_errorx("Refusing to start with errors in the profiles file");
+			return 1;
+		}
+		if (sessions_new(&sd, &S.sessions) < 0) {
+			log_errorx("Out of memory");
+			return 1;
+		}
+		sessions_set_profiles(S.sessions, p);
+		http_set_sessions(S.http, S.sessions);
+	}
+	S.settings = &s;
+	S.cl = cl;
 
 	/* 5: for good. prctl: the dropped process must not be ptrace-able by
 	 * the server user's other processes, nor dump memory. */
@@ -294,7 +410,11 @@ int server_run(const struct cmdline *cl)
 		          "set ssl-enabled=1 or put rserver behind a TLS proxy",
 		          conf_str(s.rserver, RSERVER_WWW_ADDRESS));
 
-	/* 6 */
+	/* 6: find the sessions that ran before this start. */
+	r = sessions_recover(S.sessions);
+	if (r < 0)
+		log_errorx("Cannot read the session registry: %s", strerror(-r));
+
 	uv_signal_init(&S.loop, &S.sigterm);
 	uv_signal_init(&S.loop, &S.sigint);
 	uv_signal_init(&S.loop, &S.sighup);
@@ -304,6 +424,7 @@ int server_run(const struct cmdline *cl)
 	signal(SIGPIPE, SIG_IGN);
 	uv_run(&S.loop, UV_RUN_DEFAULT);
 	http_free(S.http);
+	sessions_free(S.sessions);
 	cookie_key_clear(&S.key);
 	if (uv_loop_close(&S.loop) != 0)
 		log_warnx("Event loop closed with handles still open");

@@ -1,0 +1,132 @@
+/*
+ * The session registry of the network process: every user's sessions, the
+ * connection to each running rsession, the browsers watching it, and the
+ * idle and kill deadlines.
+ *
+ * The registry is kept in sqlite (db.h) so that a restarted rserver finds
+ * its sessions again; in memory each session also has what only a live
+ * process knows: its socket to rsession, whether R is busy, its viewers.
+ *
+ * A session moves through
+ *
+ *   starting ──► running ──► suspending ──► suspended ──► (starting) ...
+ *       │           │                                         
+ *       └───────────┴──────► exited ──► (starting: opened again)
+ *
+ * Launches go through the root monitor (monitor-client.h); replies come
+ * back to sessions_monitor_reply(). The network process relays console
+ * messages between viewers (browser WebSockets, behind the small
+ * session_viewer interface so this module knows nothing of lws) and
+ * rsession, and watches rsession's prompt and busy messages only to know
+ * when R is idle; it never interprets R.
+ *
+ * Everything runs on the network process's libuv loop, single-threaded.
+ */
+#ifndef RSERVER_SESSIONS_H
+#define RSERVER_SESSIONS_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <uv.h>
+
+#include "db.h"
+#include "monitor-client.h"
+#include "profiles.h"
+#include "settings.h"
+
+struct sessions;
+struct session;
+
+/* A browser tab (or any console client) watching one session. */
+struct session_viewer {
+	/* Queues one JSON text message for the client. */
+	void (*send)(struct session_viewer *v, const char *json, size_t len);
+	struct session *session; /* set by session_attach() */
+};
+
+struct sessions_deps {
+	uv_loop_t *loop;
+	const struct settings *settings; /* live: reloads change its values */
+	struct db *db;
+	struct monitor_client *mc; /* requests go out through it */
+};
+
+int sessions_new(const struct sessions_deps *deps, struct sessions **ret);
+
+/*
+ * Reads the registry and reconnects to every session that is still
+ * running: the pid must still be the same process (start time from /proc)
+ * of the same user, and rsession's greeting must name the session. The
+ * others are marked from their launcher's exit record, or as ended.
+ */
+int sessions_recover(struct sessions *ss);
+
+/*
+ * Takes ownership of a new profiles table (at start and on reload) and
+ * recomputes every session's timeouts and deadlines.
+ */
+void sessions_set_profiles(struct sessions *ss, struct profiles *p);
+
+/* Settings or profiles changed: timeouts are looked up again. */
+void sessions_reload(struct sessions *ss);
+
+/* Closes every connection and timer; the loop then drains and
+ * sessions_free() releases the rest. */
+void sessions_stop(struct sessions *ss);
+void sessions_free(struct sessions *ss);
+
+/* A reply from the monitor to one of this module's requests: returns
+ * true when it was one (and has been handled). */
+bool sessions_monitor_reply(struct sessions *ss, const struct mon_reply *r);
+
+/*
+ * Creates a session for user and starts it. With server-multiple-sessions=0
+ * a user who has a session that has not exited gets that one, and
+ * *ret_existing is set. -EIO (registry), -EAGAIN (the monitor is
+ * unreachable), -ENOMEM.
+ */
+int sessions_create(struct sessions *ss, const char *user, struct session **ret,
+                    bool *ret_existing);
+
+struct session *sessions_find(struct sessions *ss, const char *id);
+
+/* The sessions of user (every user's for NULL) as a JSON array of the
+ * shape in SPEC.md; admin adds cpu/rss/profile fields. NULL on OOM. */
+json_t *sessions_list_json(struct sessions *ss, const char *user, bool admin);
+
+const char *session_id(const struct session *s);
+const char *session_user(const struct session *s);
+json_t *session_json(const struct session *s, bool admin);
+
+/*
+ * Opening a session: a suspended one resumes, an exited one (or one that
+ * never started) starts afresh; a starting or running one is left alone.
+ */
+int session_open(struct session *s);
+
+/* Viewers: attach sends the current state (and recent output, and the
+ * prompt) to v; detach must be called before v goes away. */
+void session_attach(struct session *s, struct session_viewer *v);
+void session_detach(struct session_viewer *v);
+
+/*
+ * A message from a viewer (browser JSON text): "input", "interrupt" or
+ * "ack". Anything else, or malformed JSON, is answered on v with an
+ * "error" message and otherwise ignored.
+ */
+void session_viewer_message(struct session_viewer *v, const char *json, size_t len);
+
+/*
+ * Asks the session to suspend (force: interrupt R first) or quit. done is
+ * called once with ok and, when refused, rsession's reason; it may be
+ * called before this returns (not running). At most one request of each
+ * kind may be outstanding: a second gets -EBUSY. cancel is for a caller
+ * that goes away before the answer (an HTTP connection closed).
+ */
+typedef void (*session_done_fn)(void *arg, bool ok, const char *error);
+int session_suspend(struct session *s, bool force, session_done_fn done, void *arg);
+int session_quit(struct session *s, session_done_fn done, void *arg);
+void session_request_cancel(struct session *s, void *arg);
+
+#endif
