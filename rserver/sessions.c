@@ -1025,6 +1025,19 @@ static void schedule(struct session *s)
 	uv_timer_start(&s->timer, on_deadline, next > now ? (uint64_t)(next - now) : 0, 0);
 }
 
+int session_kill(struct session *s, const char *reason)
+{
+	if (!session_pid(s) || s->launching)
+		return -ESRCH;
+	snprintf(s->ending, sizeof(s->ending), "%s", reason);
+	s->killing = true;
+	log_warnx("Killing session %s of %s (pid %d): %s", s->rec.id, s->rec.user,
+	          (int)s->rec.pid, reason);
+	send_signal(s, SIGKILL);
+	schedule(s);
+	return 0;
+}
+
 /* ---- requests --------------------------------------------------------------------------- */
 
 static int start_request(struct session *s, struct request *r, json_t *o, session_done_fn done,
@@ -1374,12 +1387,41 @@ const char *session_user(const struct session *s)
 	return s->rec.user;
 }
 
-json_t *session_json(const struct session *s, bool admin)
+enum db_session_state session_state(const struct session *s)
+{
+	return s->rec.state;
+}
+
+pid_t session_pid(const struct session *s)
 {
 	bool live = s->rec.state != DB_SESSION_SUSPENDED && s->rec.state != DB_SESSION_EXITED;
+
+	return live && s->rec.pid > 0 ? s->rec.pid : 0;
+}
+
+struct session *sessions_first(struct sessions *ss)
+{
+	return ss->head;
+}
+
+struct session *session_next(const struct session *s)
+{
+	return s->next;
+}
+
+struct session *sessions_find_pid(struct sessions *ss, pid_t pid)
+{
+	for (struct session *s = ss->head; s; s = s->next)
+		if (pid > 0 && session_pid(s) == pid)
+			return s;
+	return NULL;
+}
+
+json_t *session_json(const struct session *s, bool admin)
+{
 	json_t *o = json_pack("{s:s, s:s, s:o, s:s, s:o, s:o, s:o}", "id", s->rec.id, "user",
 	                      s->rec.user, "pid",
-	                      live && s->rec.pid > 0 ? json_integer(s->rec.pid) : json_null(),
+	                      session_pid(s) ? json_integer(session_pid(s)) : json_null(),
 	                      "state", db_session_state_name(s->rec.state), "started",
 	                      time_json(s->rec.started), "last_activity",
 	                      time_json(s->rec.last_activity), "exit_reason",

@@ -97,6 +97,16 @@ json_t *sessions_list_json(struct sessions *ss, const char *user, bool admin);
 
 const char *session_id(const struct session *s);
 const char *session_user(const struct session *s);
+enum db_session_state session_state(const struct session *s);
+/* rsession's pid while starting, running or suspending; 0 otherwise. */
+pid_t session_pid(const struct session *s);
+
+/* Every session, oldest first: for (s = sessions_first(ss); s; s = session_next(s)). */
+struct session *sessions_first(struct sessions *ss);
+struct session *session_next(const struct session *s);
+
+/* The session whose rsession has this pid, or NULL. */
+struct session *sessions_find_pid(struct sessions *ss, pid_t pid);
 json_t *session_json(const struct session *s, bool admin);
 
 /*
@@ -128,5 +138,13 @@ typedef void (*session_done_fn)(void *arg, bool ok, const char *error);
 int session_suspend(struct session *s, bool force, session_done_fn done, void *arg);
 int session_quit(struct session *s, session_done_fn done, void *arg);
 void session_request_cancel(struct session *s, void *arg);
+
+/*
+ * Kills the session's rsession (SIGKILL, through the monitor, which checks
+ * the pid is that user's rsession); reason becomes its exit_reason
+ * ("killed by an administrator"). -ESRCH when it is not running. The exit
+ * itself is learned as for any exit.
+ */
+int session_kill(struct session *s, const char *reason);
 
 #endif
