@@ -84,6 +84,7 @@ struct session {
 	size_t queue_len;
 
 	bool launching, resuming;
+	char resume_detail[64]; /* "saved <time>" while resuming */
 	uint32_t launch_req;
 	pid_t child_pid; /* the launcher's child, as its exit record names it */
 	uint32_t signal_req;
@@ -239,7 +240,8 @@ void session_attach(struct session *s, struct session_viewer *v)
 	}
 	s->viewers[s->nviewers++] = v;
 	v->session = s;
-	send_obj(v, state_msg(visible_state(s), s->rec.exit_reason));
+	send_obj(v, state_msg(visible_state(s),
+	                      s->launching && s->resuming ? s->resume_detail : s->rec.exit_reason));
 	for (size_t i = 0; i < s->nsb; i++)
 		v->send(v, s->sb[i].json, s->sb[i].len);
 	if (s->greeted && s->busy)
@@ -797,6 +799,8 @@ static void finish_exit(struct session *s, json_t *record)
 	s->rec.pid = 0;
 	s->rec.pid_start_time = 0;
 	s->rec.launcher_pid = 0;
+	if (state == DB_SESSION_SUSPENDED)
+		s->rec.last_activity = now_ms(); /* when the work was saved */
 	s->ending[0] = '\0';
 	s->killing = false;
 	s->launching = false;
@@ -851,6 +855,18 @@ static void exit_poll_start(struct session *s, int tries_done)
 	uv_timer_start(&s->exit_timer, on_exit_poll, 0, EXIT_POLL_MS);
 }
 
+/* "saved <RFC 3339 UTC>", the detail of a "resuming" state. */
+static void format_saved(int64_t ms, char *out, size_t size)
+{
+	time_t t = (time_t)(ms / 1000);
+	struct tm tm;
+
+	if (ms > 0 && gmtime_r(&t, &tm))
+		strftime(out, size, "saved %Y-%m-%dT%H:%M:%SZ", &tm);
+	else
+		snprintf(out, size, "saved earlier");
+}
+
 /* ---- launching ---------------------------------------------------------------------- */
 
 static int launch(struct session *s, bool resume)
@@ -862,6 +878,8 @@ static int launch(struct session *s, bool resume)
 
 	if (s->launching || s->conn)
 		return 0;
+	int64_t saved = s->rec.last_activity;
+
 	exit_poll_stop(s);
 	resolve_timeouts(s);
 	r = monitor_client_request_launch(ss->d.mc, s->rec.user, s->rec.id, resume, &req);
@@ -889,7 +907,15 @@ static int launch(struct session *s, bool resume)
 	s->killing = false;
 	scrollback_clear(s);
 	log_info("%s session %s of %s", resume ? "Resuming" : "Starting", s->rec.id, s->rec.user);
-	set_state(s, DB_SESSION_STARTING, "");
+	/* Viewers of a resume are told when the work they get back was
+	 * saved. */
+	s->resume_detail[0] = '\0';
+	if (resume)
+		format_saved(saved, s->resume_detail, sizeof(s->resume_detail));
+	s->rec.state = DB_SESSION_STARTING;
+	s->rec.exit_reason[0] = '\0';
+	persist(s);
+	broadcast_obj(s, state_msg(visible_state(s), s->resume_detail));
 	return 0;
 }
 
