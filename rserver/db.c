@@ -1103,6 +1103,31 @@ int db_ack_has(struct db *db, const char *user, const char *notification_id, boo
 	              user, notification_id, ret);
 }
 
+int db_ack_count(struct db *db, const char *notification_id, size_t *ret)
+{
+	const char *what = "ack count";
+	sqlite3_stmt *st = NULL;
+	int r;
+
+	if (!db || !ret)
+		return -EINVAL;
+	if ((r = check_str(notification_id, DB_NOTIFICATION_ID_MAX, false)) < 0)
+		return r;
+	r = prepare(db, what, "SELECT count(*) FROM notification_acks WHERE notification_id = ?1",
+	            &st);
+	if (r < 0)
+		goto out;
+	if (bind_text(st, 1, notification_id) != SQLITE_OK || sqlite3_step(st) != SQLITE_ROW) {
+		r = fail(db, what);
+		goto out;
+	}
+	*ret = (size_t)sqlite3_column_int64(st, 0);
+	r = 0;
+out:
+	sqlite3_finalize(st);
+	return r;
+}
+
 static int read_ack(struct db *db, const char *what, sqlite3_stmt *st, void *dst)
 {
 	struct db_ack a;

@@ -200,6 +200,9 @@ int db_ack_add(struct db *db, const char *user, const char *notification_id, int
 /* *ret = whether this user (only) acknowledged notification_id. */
 int db_ack_has(struct db *db, const char *user, const char *notification_id, bool *ret);
 
+/* *ret = how many users acknowledged notification_id. */
+int db_ack_count(struct db *db, const char *notification_id, size_t *ret);
+
 /* The user's acknowledgements, oldest first; free with db_ack_list_free(). */
 int db_ack_list(struct db *db, const char *user, struct db_ack **ret_items, size_t *ret_n);
 void db_ack_list_free(struct db_ack *items);

@@ -26,6 +26,7 @@
 
 #include "log.h"
 #include "monitor-client.h"
+#include "notices.h"
 #include "sessions.h"
 #include "strutil.h"
 #include "webutil.h"
@@ -128,6 +129,7 @@ struct http {
 	uv_poll_t mon_poll;
 	bool serving;
 	struct sessions *sessions;
+	struct notices *notices;
 	lws_retry_bo_t retry; /* WebSocket pings: websocket-ping-seconds */
 	/* Sign-ins waiting for the monitor: request id -> connection. */
 	struct {
@@ -734,6 +736,16 @@ static int api_post(struct http *h, struct lws *wsi, struct pss *ps)
 		return respond_json(wsi, &r, existing ? HTTP_STATUS_OK : 201,
 		                    existing ? json_pack("{s:s, s:b}", "id", session_id(s), "existing", 1)
 		                             : json_pack("{s:s}", "id", session_id(s)));
+	}
+	rest = path_id(ps->path, "/api/notifications/", id, sizeof(id));
+	if (rest && strcmp(rest, "/ack") == 0) {
+		rc = h->notices ? notices_ack(h->notices, user, id) : -ENOENT;
+		if (rc == -ENOENT)
+			return api_error(wsi, &r, HTTP_STATUS_NOT_FOUND, "no such notification");
+		if (rc < 0)
+			return api_error(wsi, &r, HTTP_STATUS_INTERNAL_SERVER_ERROR,
+			                 "cannot record the acknowledgement now");
+		return respond_json(wsi, &r, HTTP_STATUS_OK, json_pack("{s:b}", "ok", 1));
 	}
 	rest = path_id(ps->path, "/api/sessions/", id, sizeof(id));
 	if (!rest || (strcmp(rest, "/suspend") != 0 && strcmp(rest, "/quit") != 0))
@@ -1346,9 +1358,10 @@ struct monitor_client *http_monitor_client(struct http *h)
 	return &h->mc;
 }
 
-void http_set_sessions(struct http *h, struct sessions *ss)
+void http_set_sessions(struct http *h, struct sessions *ss, struct notices *n)
 {
 	h->sessions = ss;
+	h->notices = n;
 }
 
 int http_serve(struct http *h, const struct http_deps *deps)

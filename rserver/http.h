@@ -37,9 +37,10 @@ int http_serve(struct http *h, const struct http_deps *deps);
 /* The connection to the monitor, once serving (for sessions.h). */
 struct monitor_client *http_monitor_client(struct http *h);
 
-/* The session registry the routes use; set after http_serve(). */
+/* The session registry and notices the routes use; set after http_serve(). */
 struct sessions;
-void http_set_sessions(struct http *h, struct sessions *ss);
+struct notices;
+void http_set_sessions(struct http *h, struct sessions *ss, struct notices *n);
 
 /* Stops accepting and closes every connection; the loop then drains. */
 void http_stop(struct http *h);

@@ -37,6 +37,7 @@
 #include "log.h"
 #include "monitor-client.h"
 #include "monitor.h"
+#include "notices.h"
 #include "privdrop.h"
 #include "profiles.h"
 #include "sessions.h"
@@ -46,6 +47,7 @@ static struct {
 	uv_signal_t sigterm, sigint, sighup;
 	struct http *http;
 	struct sessions *sessions;
+	struct notices *notices;
 	struct settings *settings;
 	const struct cmdline *cl;
 	struct db *db;
@@ -146,6 +148,7 @@ static void stop_serving(void)
 	/* Sessions first: their pending API answers still have connections
 	 * to go to. Their rsessions keep running. */
 	sessions_stop(S.sessions);
+	notices_stop(S.notices);
 	http_stop(S.http);
 	/* The monitor exits when its socket closes. */
 	if (S.monitor_fd >= 0) {
@@ -265,12 +268,24 @@ static void on_reload(uv_signal_t *h, int sig)
 		        : LOG_FORMAT_PRETTY);
 	}
 	sessions_set_profiles(S.sessions, p);
+	notices_reload(S.notices);
 	if (monitor_client_request_reload(http_monitor_client(S.http), &req) == 0 &&
 	    monitor_client_send(http_monitor_client(S.http), &req) < 0)
 		log_errorx("Reload: cannot reach the monitor");
 	log_info("Reloaded the configuration: %d setting(s) changed, %d of them need a restart; "
 	         "profiles read again",
 	         changed, fixed);
+}
+
+/* Consoles and notices meet here (sessions.h hooks). */
+static void greet_viewer(void *arg, struct session_viewer *v, const char *user)
+{
+	notices_greet(arg, v, user);
+}
+
+static int ack_notice(void *arg, const char *user, const char *id)
+{
+	return notices_ack(arg, user, id);
 }
 
 int server_run(const struct cmdline *cl)
@@ -387,7 +402,16 @@ int server_run(const struct cmdline *cl)
 			return 1;
 		}
 		sessions_set_profiles(S.sessions, p);
-		http_set_sessions(S.http, S.sessions);
+		struct notices_deps nd = {
+		    .loop = &S.loop, .settings = &s, .db = S.db, .sessions = S.sessions};
+		if (notices_start(&nd, &S.notices) < 0) {
+			log_errorx("Out of memory");
+			return 1;
+		}
+		struct sessions_hooks hooks = {
+		    .attached = greet_viewer, .ack = ack_notice, .arg = S.notices};
+		sessions_set_hooks(S.sessions, &hooks);
+		http_set_sessions(S.http, S.sessions, S.notices);
 	}
 	S.settings = &s;
 	S.cl = cl;
@@ -425,6 +449,7 @@ int server_run(const struct cmdline *cl)
 	uv_run(&S.loop, UV_RUN_DEFAULT);
 	http_free(S.http);
 	sessions_free(S.sessions);
+	notices_free(S.notices);
 	cookie_key_clear(&S.key);
 	if (uv_loop_close(&S.loop) != 0)
 		log_warnx("Event loop closed with handles still open");

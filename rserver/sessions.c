@@ -106,6 +106,7 @@ struct session {
 
 struct sessions {
 	struct sessions_deps d;
+	struct sessions_hooks hooks;
 	struct session *head, *tail;
 	struct profiles *profiles;
 	bool stopping;
@@ -248,6 +249,23 @@ void session_attach(struct session *s, struct session_viewer *v)
 		send_obj(v, json_pack("{s:s}", "type", "busy"));
 	else if (s->greeted && s->have_prompt)
 		send_obj(v, json_pack("{s:s, s:s}", "type", "prompt", "prompt", s->prompt));
+	if (s->ss->hooks.attached)
+		s->ss->hooks.attached(s->ss->hooks.arg, v, s->rec.user);
+}
+
+void sessions_set_hooks(struct sessions *ss, const struct sessions_hooks *hooks)
+{
+	ss->hooks = *hooks;
+}
+
+void sessions_each_viewer(struct sessions *ss, const char *user,
+                          void (*fn)(struct session_viewer *v, const char *user, void *arg),
+                          void *arg)
+{
+	for (struct session *s = ss->head; s; s = s->next)
+		if (!user || strcmp(s->rec.user, user) == 0)
+			for (size_t i = 0; i < s->nviewers; i++)
+				fn(s->viewers[i], s->rec.user, arg);
 }
 
 void session_detach(struct session_viewer *v)
@@ -1177,13 +1195,16 @@ void session_viewer_message(struct session_viewer *v, const char *json, size_t l
 			send_frame(s, json_pack("{s:s}", "type", "interrupt"));
 	} else if (strcmp(type, "ack") == 0) {
 		const char *id = json_string_value(json_object_get(o, "notification"));
+		int r;
 		if (!id || !id[0] || strlen(id) > DB_NOTIFICATION_ID_MAX) {
 			send_obj(v, error_msg("\"ack\" takes a string \"notification\""));
 			goto out;
 		}
-		if (db_ack_add(s->ss->d.db, s->rec.user, id, now_ms()) < 0)
-			log_errorx("Cannot record the acknowledgement of %s by %s: %s", id,
-			           s->rec.user, db_error(s->ss->d.db));
+		r = s->ss->hooks.ack ? s->ss->hooks.ack(s->ss->hooks.arg, s->rec.user, id) : -ENOENT;
+		if (r == -ENOENT)
+			send_obj(v, error_msg("no such notification"));
+		else if (r < 0)
+			send_obj(v, error_msg("cannot record the acknowledgement now"));
 	} else {
 		snprintf(msg, sizeof(msg), "unknown message type '%.64s'", type);
 		send_obj(v, error_msg(msg));

@@ -54,6 +54,22 @@ struct sessions_deps {
 
 int sessions_new(const struct sessions_deps *deps, struct sessions **ret);
 
+/* What other modules hear from consoles (notices.h). */
+struct sessions_hooks {
+	/* A viewer attached (after the session's own greeting). */
+	void (*attached)(void *arg, struct session_viewer *v, const char *user);
+	/* The user acknowledged a notice: 0, -ENOENT (no such notice), -EIO. */
+	int (*ack)(void *arg, const char *user, const char *id);
+	void *arg;
+};
+void sessions_set_hooks(struct sessions *ss, const struct sessions_hooks *hooks);
+
+/* Calls fn for every viewer of every session of user (of everyone for
+ * NULL). fn must not attach or detach viewers. */
+void sessions_each_viewer(struct sessions *ss, const char *user,
+                          void (*fn)(struct session_viewer *v, const char *user, void *arg),
+                          void *arg);
+
 /*
  * Reads the registry and reconnects to every session that is still
  * running: the pid must still be the same process (start time from /proc)
