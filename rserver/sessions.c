@@ -40,6 +40,8 @@
 #define RETRY_MIN_MS     2000          /* a refused idle suspend is retried after */
 #define RETRY_MAX_MS     (5 * 60000)   /* the idle timeout, within these bounds */
 #define EXITED_KEEP_DAYS 30            /* exited sessions are forgotten after */
+#define STATS_EVERY_MS   5000          /* CPU and memory of running sessions */
+#define HISTORY_SAMPLES  720           /* an hour of them */
 
 struct conn {
 	uv_pipe_t pipe;
@@ -102,6 +104,18 @@ struct session {
 	char ending[DB_EXIT_REASON_MAX + 1]; /* why, when we ended it */
 
 	struct request req_suspend, req_quit;
+
+	/* CPU and memory, from the monitor's stats */
+	bool have_stats;
+	uint64_t cpu_ms, rss_bytes;
+	int64_t stats_at;
+	double cpu_percent;
+	struct sample {
+		int64_t at;
+		float cpu_percent;
+		uint64_t rss_bytes;
+	} * history; /* ring of HISTORY_SAMPLES */
+	size_t hist_next, hist_n;
 };
 
 struct sessions {
@@ -110,6 +124,9 @@ struct sessions {
 	struct session *head, *tail;
 	struct profiles *profiles;
 	bool stopping;
+	uv_timer_t stats_timer;
+	bool stats_open;
+	uint32_t stats_req;
 };
 
 static int64_t now_ms(void)
@@ -962,8 +979,40 @@ static void launched(struct session *s, const struct mon_launch_reply *a)
 	}
 }
 
+static void stats_answered(struct sessions *ss, const struct mon_stat *st, size_t n)
+{
+	int64_t now = now_ms();
+
+	for (size_t i = 0; i < n; i++) {
+		struct session *s = sessions_find_pid(ss, st[i].pid);
+		if (!s || (st[i].cpu_ms == 0 && st[i].rss_bytes == 0))
+			continue; /* gone, or not an rsession any more */
+		s->cpu_percent = s->have_stats && now > s->stats_at && st[i].cpu_ms >= s->cpu_ms
+		                     ? 100.0 * (double)(st[i].cpu_ms - s->cpu_ms) /
+		                           (double)(now - s->stats_at)
+		                     : 0;
+		s->cpu_ms = st[i].cpu_ms;
+		s->rss_bytes = st[i].rss_bytes;
+		s->stats_at = now;
+		s->have_stats = true;
+		if (!s->history)
+			s->history = calloc(HISTORY_SAMPLES, sizeof(*s->history));
+		if (s->history) {
+			s->history[s->hist_next] =
+			    (struct sample){now, (float)s->cpu_percent, s->rss_bytes};
+			s->hist_next = (s->hist_next + 1) % HISTORY_SAMPLES;
+			if (s->hist_n < HISTORY_SAMPLES)
+				s->hist_n++;
+		}
+	}
+}
+
 bool sessions_monitor_reply(struct sessions *ss, const struct mon_reply *r)
 {
+	if (r->type == MON_STATS_REP && r->id == ss->stats_req) {
+		stats_answered(ss, r->stats.stats, r->stats.n);
+		return true;
+	}
 	for (struct session *s = ss->head; s; s = s->next) {
 		if (r->type == MON_LAUNCH_REP && s->launching && s->launch_req == r->id) {
 			launched(s, &r->launch);
@@ -1238,6 +1287,27 @@ static struct session *session_new(struct sessions *ss)
 	return s;
 }
 
+/* Every few seconds: the CPU time and memory of running sessions, from
+ * the monitor (this process may not read other users' /proc entries
+ * fully), for the API, the dashboard and the metrics. */
+static void on_stats_timer(uv_timer_t *t)
+{
+	struct sessions *ss = t->data;
+	pid_t pids[256];
+	size_t n = 0;
+	struct monbuf req;
+
+	for (struct session *s = ss->head; s && n < 256; s = s->next)
+		if (session_pid(s) && s->greeted)
+			pids[n++] = session_pid(s);
+	if (n == 0)
+		return;
+	if (monitor_client_request_stats(ss->d.mc, pids, n, &req) < 0)
+		return;
+	ss->stats_req = req.id;
+	monitor_client_send(ss->d.mc, &req);
+}
+
 int sessions_new(const struct sessions_deps *deps, struct sessions **ret)
 {
 	struct sessions *ss = calloc(1, sizeof(*ss));
@@ -1245,6 +1315,11 @@ int sessions_new(const struct sessions_deps *deps, struct sessions **ret)
 	if (!ss)
 		return -ENOMEM;
 	ss->d = *deps;
+	if (uv_timer_init(deps->loop, &ss->stats_timer) == 0) {
+		ss->stats_timer.data = ss;
+		ss->stats_open = true;
+		uv_timer_start(&ss->stats_timer, on_stats_timer, STATS_EVERY_MS, STATS_EVERY_MS);
+	}
 	*ret = ss;
 	return 0;
 }
@@ -1373,6 +1448,10 @@ void sessions_stop(struct sessions *ss)
 	if (!ss || ss->stopping)
 		return;
 	ss->stopping = true;
+	if (ss->stats_open) {
+		uv_close((uv_handle_t *)&ss->stats_timer, NULL);
+		ss->stats_open = false;
+	}
 	for (struct session *s = ss->head; s; s = s->next) {
 		/* Last input times are written as they happen; the rest of
 		 * the row is current too. */
@@ -1401,6 +1480,7 @@ void sessions_free(struct sessions *ss)
 		scrollback_clear(s);
 		free(s->sb);
 		free(s->queue);
+		free(s->history);
 		free(s);
 	}
 	if (ss->profiles) {
@@ -1422,6 +1502,20 @@ static json_t *time_json(int64_t ms)
 		return json_null();
 	strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm);
 	return json_string(buf);
+}
+
+json_t *session_history_json(const struct session *s)
+{
+	json_t *a = json_array();
+
+	for (size_t i = 0; a && s->history && i < s->hist_n; i++) {
+		size_t k = (s->hist_next + HISTORY_SAMPLES - s->hist_n + i) % HISTORY_SAMPLES;
+		json_array_append_new(a, json_pack("{s:I, s:f, s:I}", "t",
+		                                   (json_int_t)(s->history[k].at / 1000),
+		                                   "cpu_percent", (double)s->history[k].cpu_percent,
+		                                   "rss_bytes", (json_int_t)s->history[k].rss_bytes));
+	}
+	return a;
 }
 
 const char *session_id(const struct session *s)
@@ -1474,8 +1568,17 @@ json_t *session_json(const struct session *s, bool admin)
 	                      time_json(s->rec.last_activity), "exit_reason",
 	                      s->rec.exit_reason[0] ? json_string(s->rec.exit_reason) : json_null());
 
-	if (o && admin)
+	bool stats = s->have_stats && session_pid(s);
+
+	if (o)
+		json_object_set_new(o, "rss_bytes",
+		                    stats ? json_integer((json_int_t)s->rss_bytes) : json_null());
+	if (o && admin) {
+		json_object_set_new(o, "cpu_percent",
+		                    stats ? json_real(s->cpu_percent) : json_null());
 		json_object_set_new(o, "profile", json_string(s->rec.profile));
+		json_object_set_new(o, "last_input", time_json(s->rec.last_input));
+	}
 	return o;
 }
 

@@ -124,6 +124,9 @@ struct session *session_next(const struct session *s);
 /* The session whose rsession has this pid, or NULL. */
 struct session *sessions_find_pid(struct sessions *ss, pid_t pid);
 json_t *session_json(const struct session *s, bool admin);
+/* CPU and memory samples of the last hour: [{"t": unix seconds,
+ * "cpu_percent", "rss_bytes"}], oldest first. */
+json_t *session_history_json(const struct session *s);
 
 /*
  * Opening a session: a suspended one resumes, an exited one (or one that
