@@ -400,11 +400,15 @@ static int page_offline_if(struct http *h, struct lws *wsi, bool *ret_offline)
 	return rc;
 }
 
+/* The sign-in page's ?error= messages. 2 is followed by how long is left
+ * (?minutes=, see signin_failed()); 4 is for a user PAM accepted whom
+ * auth-minimum-user-id or auth-required-user-group keep out. */
 static const char *const signin_errors[] = {
     NULL,
     "Incorrect username or password.",
-    "This account is locked after too many failed sign-ins. Try again later.",
+    "This account is locked after too many failed sign-ins.",
     "Too many sign-in attempts. Wait a moment and try again.",
+    "This account is not permitted to use this server. Ask its administrator for access.",
 };
 
 /*
@@ -425,9 +429,9 @@ static bool url_arg(struct lws *wsi, const char *name, char *out, size_t size)
 
 static int page_signin(struct http *h, struct lws *wsi)
 {
-	char token[COOKIE_CSRF_SIZE + 1], app[1024] = "/", app_html[4096], err[8] = "";
-	char *page = NULL;
-	const char *message = NULL;
+	char token[COOKIE_CSRF_SIZE + 1], app[1024] = "/", err[8] = "", mins[16] = "",
+	                                  message[512] = "";
+	char *page;
 	bool fresh;
 	struct response r = {.status = HTTP_STATUS_OK, .type = "text/html; charset=utf-8"};
 	int rc;
@@ -435,30 +439,29 @@ static int page_signin(struct http *h, struct lws *wsi)
 	csrf_token(wsi, token, sizeof(token), &fresh);
 	if (!url_arg(wsi, "appUri=", app, sizeof(app)) || !local_path(app))
 		snprintf(app, sizeof(app), "/");
-	if (url_arg(wsi, "error=", err, sizeof(err)) && err[0] >= '1' && err[0] <= '3' && !err[1])
-		message = signin_errors[err[0] - '0'];
-	if (html_escape(app, app_html, sizeof(app_html)) < 0)
-		snprintf(app_html, sizeof(app_html), "/");
-	if (asprintf(&page,
-	             "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
-	             "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
-	             "<title>Sign in - rserver</title></head><body>\n"
-	             "<main><h1>Sign in</h1>\n%s%s%s"
-	             "<form method=\"post\" action=\"/auth-do-sign-in\">\n"
-	             "<p><label for=\"username\">Username</label> "
-	             "<input id=\"username\" name=\"username\" autocomplete=\"username\" autofocus "
-	             "required></p>\n"
-	             "<p><label for=\"password\">Password</label> "
-	             "<input id=\"password\" name=\"password\" type=\"password\" "
-	             "autocomplete=\"current-password\" required></p>\n"
-	             "<p><label><input type=\"checkbox\" name=\"staySignedIn\" value=\"1\"> "
-	             "Stay signed in</label></p>\n"
-	             "<input type=\"hidden\" name=\"appUri\" value=\"%s\">\n"
-	             "<input type=\"hidden\" name=\"rs-csrf-token\" value=\"%s\">\n"
-	             "<p><button type=\"submit\">Sign in</button></p>\n</form></main>\n"
-	             "</body></html>\n",
-	             message ? "<p role=\"alert\">" : "", message ? message : "",
-	             message ? "</p>\n" : "", app_html, token) < 0)
+	if (url_arg(wsi, "error=", err, sizeof(err)) && err[0] >= '1' && err[0] <= '4' && !err[1])
+		snprintf(message, sizeof(message), "%s", signin_errors[err[0] - '0']);
+	if (err[0] == '2' && message[0]) {
+		/* How long is left, from the redirect; else the configured
+		 * length, an upper bound. */
+		char *end = NULL;
+		long n = url_arg(wsi, "minutes=", mins, sizeof(mins)) ? strtol(mins, &end, 10) : 0;
+		if (!end || *end || n < 1 || n > 1000000) {
+			double conf_minutes = conf_decimal(rs_conf(h), RSERVER_AUTH_LOCKOUT_MINUTES);
+			n = conf_minutes > 0 && conf_minutes < 1000000 ? (long)conf_minutes : 0;
+			if (n < conf_minutes)
+				n++;
+		}
+		if (n > 0)
+			snprintf(message + strlen(message), sizeof(message) - strlen(message),
+			         " Try again in %ld minute%s.", n, n == 1 ? "" : "s");
+		else
+			snprintf(message + strlen(message), sizeof(message) - strlen(message),
+			         " Try again later.");
+	}
+	page = www_render("signin.html", (const char *const[]){"message", message, "app", app,
+	                                                        "csrf", token, NULL});
+	if (!page)
 		return -1;
 	r.body = page;
 	if (fresh)
@@ -476,15 +479,35 @@ static int redirect(struct lws *wsi, struct response *r, const char *location)
 	return write_response(wsi, r);
 }
 
-/* Sets r to the sign-in page's redirect with an error and the target. */
+/*
+ * Sets r to the sign-in page's redirect with an error and the target. r is
+ * always the response of the sign-in's own connection, &ps->resp: for a
+ * lockout (error 2) the redirect also carries the minutes left, rounded
+ * up, counted from the user's last recorded failure (attempts refused while
+ * locked out are not recorded, so the lock ends by then at the latest).
+ */
 static void signin_failed(struct response *r, int error, const char *app)
 {
-	char enc[3 * 1024 + 1] = "%2F";
+	char enc[3 * 1024 + 1] = "%2F", left[32] = "";
 
+	if (error == 2) {
+		const struct pss *ps =
+		    (const struct pss *)(const void *)((const char *)r - offsetof(struct pss, resp));
+		struct http *h = http_of(ps->wsi);
+		int64_t lock_ms =
+		    (int64_t)(conf_decimal(rs_conf(h), RSERVER_AUTH_LOCKOUT_MINUTES) * 60000);
+		int64_t now = now_ms(), last = 0;
+		if (db_signin_state(h->deps.db, ps->user, now - lock_ms, NULL, &last) == 0 && last) {
+			int64_t ms = last + lock_ms - now;
+			snprintf(left, sizeof(left), "&minutes=%lld",
+			         ms > 60000 ? (long long)((ms + 59999) / 60000) : 1LL);
+		}
+	}
 	url_encode(app, enc, sizeof(enc));
 	r->status = HTTP_STATUS_FOUND;
 	r->type = "text/plain";
-	snprintf(r->location, sizeof(r->location), "/auth-sign-in?error=%d&appUri=%s", error, enc);
+	snprintf(r->location, sizeof(r->location), "/auth-sign-in?error=%d%s&appUri=%s", error,
+	         left, enc);
 	r->ready = true;
 }
 
