@@ -372,6 +372,10 @@ class Server:
         )
         if self.running() and self.config == want:
             return
+        if self.proc is not None and not self.running():
+            fail("%d: rserver is still running from before" % current["num"],
+                 "it exited with status %s (a negative status is the signal)" % self.proc.returncode,
+                 *log_tail(15))
         if self.proc is not None:
             self.stop()
         got = self.write_config(rserver, rsession, profiles)
@@ -1030,7 +1034,6 @@ def t9_sighup():
     mark = log_size()
     server.write_profiles("[%s]\nsession-timeout-minutes = 0.05\n" % USERS["B"])
     os.kill(server.proc.pid, signal.SIGHUP)
-    start = len(c.msgs)
     m = c.read_until(lambda m: m.get("type") == "state" and m.get("state") in ("suspending", "suspended"),
                      STATE_WAIT)
     check("%s: the open WebSocket stays open and is pushed suspending/suspended" % L, m is not None,
@@ -1194,7 +1197,6 @@ def t6_busy():
           "states seen: %s" % seen, json.dumps(info))
     lines = [ln for ln in log_since(mark) if sid in ln and "cannot be suspended" in ln]
     check_eq("%s: exactly one 'cannot be suspended' line for %s" % (L, sid), len(lines), 1, *lines)
-    start = len(c.msgs)
     try:
         c.ws.send_json({"type": "interrupt"})
     except wsclient.Closed:
@@ -1375,6 +1377,17 @@ def cleanup():
     sys.stdout.flush()
 
 
+def server_status():
+    """Whether rserver runs, after a moment for a dying one to be reaped."""
+    if server is None or server.proc is None:
+        return "not started"
+    try:
+        rc = server.proc.wait(2)
+    except subprocess.TimeoutExpired:
+        return "running"
+    return "NOT running: exited with status %s (a negative status is the signal)" % rc
+
+
 class Interrupted(BaseException):
     """SIGTERM or SIGHUP to the test (ctest's timeout, a closed terminal)."""
 
@@ -1422,6 +1435,12 @@ def main():
                 fn()
             except Abort:
                 pass
+            except (OSError, http.client.HTTPException) as e:
+                # A connection refused or dropped: say where, and whether rserver is gone.
+                where = [f for f in traceback.extract_tb(e.__traceback__) if f.filename == __file__]
+                fail("%d %s: %s: %s" % (num, title, e.__class__.__name__, e),
+                     "at " + " → ".join("%s:%d" % (f.name, f.lineno) for f in where),
+                     "rserver: %s" % server_status())
             except Exception as e:
                 fail("%d %s: raised %r" % (num, title, e), traceback.format_exc())
             print("     (%d. %s: %.1f s)" % (num, title, time.monotonic() - t), flush=True)
