@@ -1236,7 +1236,8 @@ static int http_callback(struct lws *wsi, enum lws_callback_reasons reason, void
 			if (!nb)
 				return -1;
 			ps->body = nb;
-			memcpy(ps->body + ps->body_len, in, len);
+			if (len) /* an empty body comes as in == NULL */
+				memcpy(ps->body + ps->body_len, in, len);
 			ps->body_len += len;
 			ps->body[ps->body_len] = '\0';
 		}
