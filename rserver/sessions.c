@@ -451,19 +451,25 @@ static int conn_write(struct session *s, char *buf, size_t len)
 	return r;
 }
 
-static int send_frame(struct session *s, json_t *o)
+/* Encodes o (taking it) as one frame. */
+static int encode_frame(json_t *o, char **ret_buf, size_t *ret_len)
 {
-	char *buf;
-	size_t len;
 	int r;
 
 	if (!o)
 		return -ENOMEM;
-	r = sessproto_encode(o, &buf, &len);
+	r = sessproto_encode(o, ret_buf, ret_len);
 	json_decref(o);
-	if (r < 0)
-		return r;
-	return conn_write(s, buf, len);
+	return r;
+}
+
+static int send_frame(struct session *s, json_t *o)
+{
+	char *buf;
+	size_t len;
+	int r = encode_frame(o, &buf, &len);
+
+	return r < 0 ? r : conn_write(s, buf, len);
 }
 
 /* Input for a session that is not connected yet waits here, in order. */
@@ -471,12 +477,8 @@ static int queue_frame(struct session *s, json_t *o)
 {
 	char *buf, *n;
 	size_t len;
-	int r;
+	int r = encode_frame(o, &buf, &len);
 
-	if (!o)
-		return -ENOMEM;
-	r = sessproto_encode(o, &buf, &len);
-	json_decref(o);
 	if (r < 0)
 		return r;
 	if (s->queue_len + len > QUEUE_MAX) {
