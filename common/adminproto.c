@@ -18,15 +18,15 @@
 /* What a field may hold. */
 enum kind {
 	K_NONE,
-	K_STRING,      /* a non-empty string within the field's cap */
-	K_TEXT,        /* a string, possibly empty, within ADMINPROTO_MAX_FRAME */
-	K_INT,         /* an integer >= 0 */
-	K_PID,         /* an integer >= 0, or null */
-	K_BOOL,        /* true or false */
-	K_COUNTS,      /* an object of integers >= 0 */
-	K_SESSION,     /* a session object (SPEC.md "JSON shapes") */
-	K_SESSIONS,    /* an array of session objects */
-	K_RESULTS,     /* an array of per-session results */
+	K_STRING,   /* a non-empty string within the field's cap */
+	K_TEXT,     /* a string, possibly empty, within ADMINPROTO_MAX_FRAME */
+	K_INT,      /* an integer >= 0 */
+	K_PID,      /* an integer >= 0, or null */
+	K_BOOL,     /* true or false */
+	K_COUNTS,   /* an object of integers >= 0 */
+	K_SESSION,  /* a session object (SPEC.md "JSON shapes") */
+	K_SESSIONS, /* an array of session objects */
+	K_RESULTS,  /* an array of per-session results */
 };
 
 struct field {
@@ -48,16 +48,15 @@ struct command_spec {
 	{                                                                                          \
 		k, kind, req, max                                                                  \
 	}
-#define SESSION_ARG F("session", K_STRING, true, ADMINPROTO_MAX_NAME)
+#define SESSION_ARG   F("session", K_STRING, true, ADMINPROTO_MAX_NAME)
 #define USER_ARG(req) F("user", K_STRING, req, ADMINPROTO_MAX_NAME)
 static const struct command_spec specs[ADMIN_NCOMMANDS] = {
     [ADMIN_STATUS] = {"status",
                       {{0}},
                       {F("pid", K_INT, true, 0), F("version", K_STRING, true, 64),
                        F("uptime_seconds", K_INT, true, 0),
-                       F("address", K_STRING, true, ADMINPROTO_MAX_NAME),
-                       F("port", K_INT, true, 0), F("sessions", K_COUNTS, true, 0),
-                       F("offline", K_BOOL, true, 0)}},
+                       F("address", K_STRING, true, ADMINPROTO_MAX_NAME), F("port", K_INT, true, 0),
+                       F("sessions", K_COUNTS, true, 0), F("offline", K_BOOL, true, 0)}},
     [ADMIN_LIST_SESSIONS] = {"list-sessions", {{0}}, {F("sessions", K_SESSIONS, false, 0)}},
     [ADMIN_SUSPEND_SESSION] = {"suspend-session",
                                {SESSION_ARG},
@@ -237,15 +236,16 @@ static bool fields_valid(const char *what, const struct field *const lists[], js
 			snprintf(err, errsize, "%s field '%s' must be %s", what, key,
 			         kind_word(f->kind));
 			if (f->kind == K_STRING)
-				snprintf(err + strlen(err), errsize - strlen(err), " of at most %zu bytes",
-				         f->max);
+				snprintf(err + strlen(err), errsize - strlen(err),
+				         " of at most %zu bytes", f->max);
 			return false;
 		}
 	}
 	for (size_t l = 0; lists[l]; l++)
 		for (size_t i = 0; lists[l][i].key; i++)
 			if (lists[l][i].required && !json_object_get(obj, lists[l][i].key)) {
-				snprintf(err, errsize, "%s lacks field '%s'", what, lists[l][i].key);
+				snprintf(err, errsize, "%s lacks field '%s'", what,
+				         lists[l][i].key);
 				return false;
 			}
 	return true;

@@ -39,26 +39,26 @@
 #include <stddef.h>
 
 #define ADMINPROTO_VERSION   1
-#define ADMINPROTO_HEADER    6                 /* length + version */
-#define ADMINPROTO_MAX_FRAME (1024 * 1024)     /* bytes after the length */
-#define ADMINPROTO_MAX_ARG   4096              /* bytes in one string argument */
-#define ADMINPROTO_MAX_NAME  255               /* a user name or a session id/pid */
+#define ADMINPROTO_HEADER    6             /* length + version */
+#define ADMINPROTO_MAX_FRAME (1024 * 1024) /* bytes after the length */
+#define ADMINPROTO_MAX_ARG   4096          /* bytes in one string argument */
+#define ADMINPROTO_MAX_NAME  255           /* a user name or a session id/pid */
 
 enum admin_command {
-	ADMIN_STATUS,              /* {} -> pid, version, uptime_seconds, address, port,
-	                            * sessions {state: count}, offline */
-	ADMIN_LIST_SESSIONS,       /* {} -> sessions: [session JSON (SPEC.md, admin)] */
-	ADMIN_SUSPEND_SESSION,     /* {session: id or pid} -> message, session? */
+	ADMIN_STATUS,                /* {} -> pid, version, uptime_seconds, address, port,
+	                              * sessions {state: count}, offline */
+	ADMIN_LIST_SESSIONS,         /* {} -> sessions: [session JSON (SPEC.md, admin)] */
+	ADMIN_SUSPEND_SESSION,       /* {session: id or pid} -> message, session? */
 	ADMIN_FORCE_SUSPEND_SESSION, /* {session} -> message, session? */
-	ADMIN_KILL_SESSION,        /* {session} -> message, session? */
-	ADMIN_SUSPEND_ALL,         /* {user?} -> results */
-	ADMIN_FORCE_SUSPEND_ALL,   /* {user?} -> results */
-	ADMIN_KILL_ALL,            /* {user?} -> results */
-	ADMIN_OFFLINE,             /* {message?} -> message */
-	ADMIN_ONLINE,              /* {} -> message */
-	ADMIN_RELOAD,              /* {} -> message */
-	ADMIN_VERIFY_SESSION,      /* {user}: start a session as user, run 1+1, quit
-	                            * -> message, session?, output? */
+	ADMIN_KILL_SESSION,          /* {session} -> message, session? */
+	ADMIN_SUSPEND_ALL,           /* {user?} -> results */
+	ADMIN_FORCE_SUSPEND_ALL,     /* {user?} -> results */
+	ADMIN_KILL_ALL,              /* {user?} -> results */
+	ADMIN_OFFLINE,               /* {message?} -> message */
+	ADMIN_ONLINE,                /* {} -> message */
+	ADMIN_RELOAD,                /* {} -> message */
+	ADMIN_VERIFY_SESSION,        /* {user}: start a session as user, run 1+1, quit
+	                              * -> message, session?, output? */
 	ADMIN_NCOMMANDS
 };
 

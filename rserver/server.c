@@ -19,6 +19,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
@@ -30,6 +31,7 @@
 #include <unistd.h>
 #include <uv.h>
 
+#include "admin.h"
 #include "config-report.h"
 #include "cookie.h"
 #include "db.h"
@@ -46,6 +48,7 @@ static struct {
 	uv_loop_t loop;
 	uv_signal_t sigterm, sigint, sighup;
 	struct http *http;
+	struct admin *admin;
 	struct sessions *sessions;
 	struct notices *notices;
 	struct settings *settings;
@@ -145,6 +148,9 @@ static void stop_serving(void)
 	if (stopped)
 		return;
 	stopped = true;
+	/* The admin socket before the sessions: its commands under way let
+	 * go of them. */
+	admin_stop(S.admin);
 	/* Sessions first: their pending API answers still have connections
 	 * to go to. Their rsessions keep running. */
 	sessions_stop(S.sessions);
@@ -220,13 +226,14 @@ static void log_change(const char *file, const struct conf_key *k, bool applied,
 }
 
 /*
- * SIGHUP: read every file again and apply what can change while running
- * (the "reloadable" keys, profiles), without dropping a connection. A
- * file with errors changes nothing. The monitor, which keeps its own copy
- * as root, re-reads the files itself when asked: this process is not
- * trusted to hand it settings.
+ * Reload (SIGHUP, or the admin socket's "reload"; who says which): read
+ * every file again and apply what can change while running (the
+ * "reloadable" keys, profiles), without dropping a connection. A file with
+ * errors changes nothing. The monitor, which keeps its own copy as root,
+ * re-reads the files itself when asked: this process is not trusted to
+ * hand it settings. A one-line outcome goes into msg (may be NULL).
  */
-static void on_reload(uv_signal_t *h, int sig)
+int server_reload(const char *who, char *msg, size_t msgsize)
 {
 	struct settings fresh = {0};
 	struct profiles *p;
@@ -234,24 +241,30 @@ static void on_reload(uv_signal_t *h, int sig)
 	struct monbuf req;
 	int r, changed, fixed = 0;
 
-	(void)h;
-	(void)sig;
-	log_info("Received SIGHUP: reloading the configuration in %s", S.cl->config_dir);
+	if (msg && msgsize)
+		msg[0] = '\0';
+	log_info("Reloading the configuration in %s (%s)", S.cl->config_dir, who);
 	diag_init(&d);
 	r = config_load(S.cl, &fresh, &d);
 	if (r < 0 || diag_errors(&d)) {
 		config_log_problems(&d, "Reload: ");
 		log_errorx("Reload refused: the configuration has errors; nothing changed");
+		if (msg && msgsize)
+			snprintf(msg, msgsize, "reload refused: the configuration has errors (see "
+			                       "rstudio-server test-config); nothing changed");
 		diag_free(&d);
 		settings_free(&fresh);
-		return;
+		return -EINVAL;
 	}
 	diag_free(&d);
 	p = load_profiles(&fresh);
 	if (!p) {
 		log_errorx("Reload refused: the profiles file has errors; nothing changed");
+		if (msg && msgsize)
+			snprintf(msg, msgsize,
+			         "reload refused: the profiles file has errors; nothing changed");
 		settings_free(&fresh);
-		return;
+		return -EINVAL;
 	}
 	changed = settings_take_reloadable(S.settings, &fresh, log_change, &fixed);
 	settings_free(&fresh);
@@ -275,6 +288,46 @@ static void on_reload(uv_signal_t *h, int sig)
 	log_info("Reloaded the configuration: %d setting(s) changed, %d of them need a restart; "
 	         "profiles read again",
 	         changed, fixed);
+	if (msg && msgsize)
+		snprintf(msg, msgsize,
+		         "reloaded: %d setting(s) changed, %d of them need a restart; profiles "
+		         "read again",
+		         changed, fixed);
+	return 0;
+}
+
+static void on_reload(uv_signal_t *h, int sig)
+{
+	(void)h;
+	(void)sig;
+	server_reload("SIGHUP", NULL, 0);
+}
+
+/*
+ * <server-data-dir>/rserver.pid, for "rstudio-server stop" without
+ * systemd. Written as root into root's directory (0644): the network
+ * process, once it is server-user, can neither rewrite it (to aim root's
+ * SIGTERM elsewhere) nor remove it; "stop" removes it, and checks before
+ * signalling that the pid is still an rserver.
+ */
+static int write_pid_file(const struct settings *s, char *err, size_t errsize)
+{
+	const char *data = conf_str(s->rserver, RSERVER_SERVER_DATA_DIR);
+	char *path, line[32];
+	int fd, n, r = 0;
+
+	if (asprintf(&path, "%s/rserver.pid", data) < 0)
+		return -ENOMEM;
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644);
+	n = snprintf(line, sizeof(line), "%d\n", (int)getpid());
+	if (fd < 0 || write(fd, line, (size_t)n) != n || fchmod(fd, 0644) < 0)
+		r = -errno;
+	if (fd >= 0 && close(fd) < 0 && r == 0)
+		r = -errno;
+	if (r < 0)
+		snprintf(err, errsize, "cannot write %s: %s", path, strerror(-r));
+	free(path);
+	return r;
 }
 
 /* Consoles and notices meet here (sessions.h hooks). */
@@ -415,6 +468,20 @@ int server_run(const struct cmdline *cl)
 	}
 	S.settings = &s;
 	S.cl = cl;
+	{
+		/* The admin socket and the pid file go into root's data
+		 * directory: created now, used after the drop. */
+		struct admin_deps ad = {.loop = &S.loop,
+		                        .settings = &s,
+		                        .db = S.db,
+		                        .sessions = S.sessions,
+		                        .reload = server_reload};
+		r = admin_start(&ad, &S.admin, err, sizeof(err));
+		if (r < 0 || write_pid_file(&s, err, sizeof(err)) < 0) {
+			log_errorx("%s", err);
+			return 1;
+		}
+	}
 
 	/* 5: for good. prctl: the dropped process must not be ptrace-able by
 	 * the server user's other processes, nor dump memory. */
@@ -448,6 +515,7 @@ int server_run(const struct cmdline *cl)
 	signal(SIGPIPE, SIG_IGN);
 	uv_run(&S.loop, UV_RUN_DEFAULT);
 	http_free(S.http);
+	admin_free(S.admin);
 	sessions_free(S.sessions);
 	notices_free(S.notices);
 	cookie_key_clear(&S.key);

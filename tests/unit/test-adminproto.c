@@ -30,7 +30,8 @@ TEST(requests)
 	CHECK_INT(req("{\"command\":\"status\"}", &r, err), 0);
 	CHECK_INT(r.command, ADMIN_STATUS);
 	admin_request_free(&r);
-	CHECK_INT(req("{\"command\":\"kill-session\",\"args\":{\"session\":\"4242\"}}", &r, err), 0);
+	CHECK_INT(req("{\"command\":\"kill-session\",\"args\":{\"session\":\"4242\"}}", &r, err),
+	          0);
 	CHECK_INT(r.command, ADMIN_KILL_SESSION);
 	CHECK_STR(r.session, "4242");
 	admin_request_free(&r);
@@ -41,7 +42,8 @@ TEST(requests)
 	          0);
 	CHECK_STR(r.user, "alice");
 	admin_request_free(&r);
-	CHECK_INT(req("{\"command\":\"offline\",\"args\":{\"message\":\"back at 5\"}}", &r, err), 0);
+	CHECK_INT(req("{\"command\":\"offline\",\"args\":{\"message\":\"back at 5\"}}", &r, err),
+	          0);
 	CHECK_STR(r.message, "back at 5");
 	admin_request_free(&r);
 
@@ -52,12 +54,13 @@ TEST(requests)
 		size_t len;
 		if (c == ADMIN_SUSPEND_SESSION || c == ADMIN_FORCE_SUSPEND_SESSION ||
 		    c == ADMIN_KILL_SESSION)
-			json_object_set_new(json_object_get(o, "args"), "session", json_string("x"));
+			json_object_set_new(json_object_get(o, "args"), "session",
+			                    json_string("x"));
 		if (c == ADMIN_VERIFY_SESSION)
 			json_object_set_new(json_object_get(o, "args"), "user", json_string("u"));
 		CHECK_INT(adminproto_encode(o, &buf, &len), 0);
-		CHECK_INT(adminproto_decode_request(buf + ADMINPROTO_HEADER, len - ADMINPROTO_HEADER,
-		                                    &r, err, sizeof(err)),
+		CHECK_INT(adminproto_decode_request(buf + ADMINPROTO_HEADER,
+		                                    len - ADMINPROTO_HEADER, &r, err, sizeof(err)),
 		          0);
 		CHECK_INT(r.command, c);
 		admin_request_free(&r);
@@ -74,9 +77,11 @@ TEST(strict_requests)
 	    {"{\"command\":\"shutdown\"}", "unknown command 'shutdown'"},
 	    {"{\"args\":{}}", "request has no string 'command'"},
 	    {"{\"command\":\"status\",\"extra\":1}", "request has no field 'extra'"},
-	    {"{\"command\":\"status\",\"args\":{\"user\":\"a\"}}", "'status' args has no field 'user'"},
+	    {"{\"command\":\"status\",\"args\":{\"user\":\"a\"}}",
+	     "'status' args has no field 'user'"},
 	    {"{\"command\":\"status\",\"args\":[]}", "'status' field 'args' must be an object"},
-	    {"{\"command\":\"kill-session\",\"args\":{}}", "'kill-session' args lacks field 'session'"},
+	    {"{\"command\":\"kill-session\",\"args\":{}}",
+	     "'kill-session' args lacks field 'session'"},
 	    {"{\"command\":\"kill-session\",\"args\":{\"session\":4242}}",
 	     "'kill-session' args field 'session' must be a non-empty string of at most 255 bytes"},
 	    {"{\"command\":\"kill-session\",\"args\":{\"session\":\"\"}}",
