@@ -20,6 +20,9 @@ reassembles fragmented messages, answers pings with pongs, skips pongs, and on
 a close frame answers it and raises Closed (also raised when the connection
 drops without one: code 1006). A timeout never loses data: partly received
 frames stay buffered for the next call.
+
+For many sockets at once: select() on fileno(), then recv_json_nowait()
+until None (it also returns messages already buffered).
 """
 
 import base64
@@ -85,9 +88,12 @@ class WebSocket:
 
     # ---- handshake ----
 
-    def connect(self, url, headers=None, timeout=10.0, subprotocols=None):
+    def connect(self, url, headers=None, timeout=10.0, subprotocols=None, source_address=None):
         """Opens the connection and sends the upgrade request with the extra
-        headers (a dict). Returns the response's HTTP status."""
+        headers (a dict). Returns the response's HTTP status. source_address
+        (a host string, or a (host, port) pair) binds the client socket
+        before connecting, e.g. to spread many connections over
+        127.0.0.1..127.0.0.4 past a server's per-address limit."""
         u = urllib.parse.urlsplit(url)
         if u.scheme not in ("ws", "wss"):
             raise ValueError("not a ws:// or wss:// URL: %s" % url)
@@ -98,7 +104,9 @@ class WebSocket:
         if u.query:
             path += "?" + u.query
         deadline = time.monotonic() + timeout
-        sock = socket.create_connection((host, port), timeout=timeout)
+        if isinstance(source_address, str):
+            source_address = (source_address, 0)
+        sock = socket.create_connection((host, port), timeout=timeout, source_address=source_address)
         try:
             if secure:
                 sock = insecure_context().wrap_socket(sock, server_hostname=host)
@@ -194,6 +202,10 @@ class WebSocket:
     @property
     def open(self):
         return self.sock is not None
+
+    def fileno(self):
+        """The socket's descriptor (for select()), or -1 when closed."""
+        return self.sock.fileno() if self.sock is not None else -1
 
     # ---- sending ----
 
@@ -337,6 +349,79 @@ class WebSocket:
                     return op, data
             else:
                 raise ProtocolError("unknown opcode 0x%x" % opcode)
+
+    def recv_message_nowait(self):
+        """Like recv_message(), without waiting: the next whole data message
+        already buffered or readable at once, else None. For a reader of
+        many sockets with select(): call until None after each wake-up
+        (several messages may have come in one read). Raises Closed."""
+        if self.sock is None:
+            raise Closed(self.close_code, self.close_reason or "not open")
+        while True:
+            frame = self._parse()
+            if frame is None:
+                self.sock.settimeout(0)
+                try:
+                    data = self.sock.recv(65536)
+                except (BlockingIOError, ssl.SSLWantReadError, socket.timeout):
+                    return None
+                except (OSError, ssl.SSLError) as e:
+                    self._drop()
+                    self.close_code = 1006
+                    raise Closed(1006, "connection error: %s" % e)
+                if not data:
+                    self._drop()
+                    self.close_code = 1006
+                    raise Closed(1006, "connection closed without a close frame")
+                self._buf += data
+                continue
+            m = self._frame_message(*frame)
+            if m is not None:
+                return m
+
+    def _frame_message(self, fin, opcode, payload):
+        """recv_message_nowait()'s handling of one frame: a whole data message
+        or None (control frames answered, fragments kept)."""
+        if opcode == OP_PING:
+            self._send_frame(OP_PONG, payload)
+        elif opcode == OP_PONG:
+            pass
+        elif opcode == OP_CLOSE:
+            code = struct.unpack("!H", payload[:2])[0] if len(payload) >= 2 else 1005
+            reason = payload[2:].decode("utf-8", "replace")
+            self.close_code, self.close_reason = code, reason
+            if not self._close_sent:
+                try:
+                    self._close_sent = True
+                    self._send_frame(OP_CLOSE, payload[:2])
+                except Closed:
+                    pass
+            self._drop()
+            raise Closed(code, reason)
+        elif opcode in (OP_TEXT, OP_BINARY):
+            if self._frag_op is not None:
+                raise ProtocolError("new data frame inside a fragmented message")
+            if fin:
+                return opcode, payload
+            self._frag_op, self._frag = opcode, bytearray(payload)
+        elif opcode == OP_CONT:
+            if self._frag_op is None:
+                raise ProtocolError("continuation frame without a message")
+            self._frag += payload
+            if fin:
+                op, data = self._frag_op, bytes(self._frag)
+                self._frag_op, self._frag = None, bytearray()
+                return op, data
+        else:
+            raise ProtocolError("unknown opcode 0x%x" % opcode)
+        return None
+
+    def recv_json_nowait(self):
+        """recv_message_nowait() parsed as JSON, or None. Raises Closed."""
+        m = self.recv_message_nowait()
+        if m is None:
+            return None
+        return json.loads(m[1].decode("utf-8"))
 
     def recv_json(self, timeout=10.0):
         """The next message parsed as JSON, or None on timeout. Raises Closed."""
