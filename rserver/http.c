@@ -24,9 +24,12 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "audit.h"
 #include "log.h"
+#include "metrics.h"
 #include "monitor-client.h"
 #include "notices.h"
+#include "profiles.h"
 #include "sessions.h"
 #include "strutil.h"
 #include "webutil.h"
@@ -755,7 +758,7 @@ static int api_post(struct http *h, struct lws *wsi, struct pss *ps)
 			                               : HTTP_STATUS_INTERNAL_SERVER_ERROR,
 			                 "cannot start a session now");
 		if (!existing)
-			db_audit_add(h->deps.db, now_ms(), user, "create-session", session_id(s), NULL);
+			audit_event(h->deps.db, user, "create-session", session_id(s), NULL);
 		return respond_json(wsi, &r, existing ? HTTP_STATUS_OK : 201,
 		                    existing ? json_pack("{s:s, s:b}", "id", session_id(s), "existing", 1)
 		                             : json_pack("{s:s}", "id", session_id(s)));
@@ -782,9 +785,170 @@ static int api_post(struct http *h, struct lws *wsi, struct pss *ps)
 		ps->api_session = NULL;
 		return api_error(wsi, &r, HTTP_STATUS_CONFLICT, "a request is already in progress");
 	}
-	db_audit_add(h->deps.db, now_ms(), user, rest + 1, id, NULL);
+	audit_event(h->deps.db, user, strcmp(rest, "/suspend") == 0 ? "suspend-session" : "quit-session",
+	            id, NULL);
 	/* Answered from api_done(), now or when rsession replies. */
 	return 0;
+}
+
+/* ---- administration: /admin, /admin/api, /metrics ------------------------------ */
+
+/* Members of admin-group (none when unset: root only, through the CLI). */
+static bool is_admin(struct http *h, const char *user)
+{
+	const char *group = conf_str(rs_conf(h), RSERVER_ADMIN_GROUP);
+	char **groups = NULL;
+	size_t ngroups = 0;
+	bool ok = false;
+
+	if (!conf_bool(rs_conf(h), RSERVER_ADMIN_ENABLED) || !group || !*group)
+		return false;
+	if (profiles_user_groups(user, &groups, &ngroups) < 0)
+		return false;
+	for (size_t i = 0; i < ngroups && !ok; i++)
+		ok = strcmp(groups[i], group) == 0;
+	profiles_groups_free(groups, ngroups);
+	return ok;
+}
+
+/* The signed-in administrator of this request; answers 401/403 itself
+ * (json or page) and returns false otherwise. */
+static bool require_admin(struct http *h, struct lws *wsi, struct response *r, char *user,
+                          size_t usersize, bool json, int *rc)
+{
+	if (!auth_user(h, wsi, r, user, usersize)) {
+		*rc = json ? api_error(wsi, r, HTTP_STATUS_UNAUTHORIZED, "not signed in")
+		           : to_signin(wsi, r, "/admin");
+		return false;
+	}
+	if (!is_admin(h, user)) {
+		log_warnx("%s is not in admin-group: refused the admin pages", user);
+		*rc = json ? api_error(wsi, r, HTTP_STATUS_FORBIDDEN, "administrators only")
+		           : respond(wsi, HTTP_STATUS_FORBIDDEN, "text/plain",
+		                     "administrators only (admin-group)\n");
+		return false;
+	}
+	return true;
+}
+
+static bool loopback_peer(struct lws *wsi)
+{
+	char addr[64] = "";
+
+	lws_get_peer_simple(wsi, addr, sizeof(addr));
+	return strncmp(addr, "127.", 4) == 0 || strcmp(addr, "::1") == 0 ||
+	       strncmp(addr, "::ffff:127.", 11) == 0;
+}
+
+/* Prometheus text: for administrators, or anyone on loopback (a local
+ * scraper needs no sign-in). */
+static int page_metrics(struct http *h, struct lws *wsi)
+{
+	char user[COOKIE_USER_MAX + 1];
+	char *text;
+	int rc;
+
+	if (!conf_bool(rs_conf(h), RSERVER_METRICS_ENABLED))
+		return respond(wsi, HTTP_STATUS_NOT_FOUND, "text/plain", "metrics are disabled\n");
+	if (!loopback_peer(wsi) &&
+	    !(auth_user(h, wsi, NULL, user, sizeof(user)) && is_admin(h, user)))
+		return respond(wsi, HTTP_STATUS_FORBIDDEN, "text/plain",
+		               "metrics: administrators or loopback only\n");
+	text = metrics_render(h->sessions);
+	if (!text)
+		return -1;
+	rc = respond(wsi, HTTP_STATUS_OK, "text/plain; version=0.0.4", text);
+	free(text);
+	return rc;
+}
+
+static int admin_get(struct http *h, struct lws *wsi, const char *path)
+{
+	char user[COOKIE_USER_MAX + 1], id[DB_SESSION_ID_MAX + 1], token[COOKIE_CSRF_SIZE + 1];
+	struct response r = {0};
+	const char *rest;
+	struct session *s;
+	bool fresh;
+	int rc = 0;
+
+	if (!require_admin(h, wsi, &r, user, sizeof(user), strncmp(path, "/admin/api/", 11) == 0,
+	                   &rc))
+		return rc;
+	if (strcmp(path, "/admin") == 0 || strcmp(path, "/admin/") == 0) {
+		csrf_token(wsi, token, sizeof(token), &fresh);
+		if (fresh)
+			add_cookie(h, &r, COOKIE_CSRF, token, -1);
+		return send_page(wsi, &r, "admin.html",
+		                 (const char *const[]){"user", user, "csrf", token, NULL});
+	}
+	if (strcmp(path, "/admin/api/sessions") == 0)
+		return respond_json(wsi, &r, HTTP_STATUS_OK,
+		                    sessions_list_json(h->sessions, NULL, true));
+	if (strcmp(path, "/admin/api/notifications") == 0)
+		return respond_json(wsi, &r, HTTP_STATUS_OK,
+		                    h->notices ? notices_status_json(h->notices) : json_object());
+	rest = path_id(path, "/admin/api/sessions/", id, sizeof(id));
+	if (rest && strcmp(rest, "/history") == 0) {
+		if (!(s = sessions_find(h->sessions, id)))
+			return api_error(wsi, &r, HTTP_STATUS_NOT_FOUND, "no such session");
+		return respond_json(wsi, &r, HTTP_STATUS_OK, session_history_json(s));
+	}
+	return api_error(wsi, &r, HTTP_STATUS_NOT_FOUND, "no such route");
+}
+
+static void ignore_done(void *arg, bool ok, const char *error)
+{
+	(void)arg;
+	(void)ok;
+	(void)error;
+}
+
+static int admin_post(struct http *h, struct lws *wsi, struct pss *ps)
+{
+	char user[COOKIE_USER_MAX + 1], id[DB_SESSION_ID_MAX + 1], reason[COOKIE_USER_MAX + 64];
+	struct response r = {0};
+	const char *rest;
+	struct session *s;
+	int rc = 0;
+
+	if (!require_admin(h, wsi, &r, user, sizeof(user), true, &rc))
+		return rc;
+	if (!csrf_ok(wsi, ps)) {
+		log_warnx("POST %s by %s refused: missing or mismatched CSRF token", ps->path, user);
+		return api_error(wsi, &r, HTTP_STATUS_FORBIDDEN, "missing or invalid X-RS-CSRF-Token");
+	}
+	if (strcmp(ps->path, "/admin/api/suspend-all") == 0) {
+		size_t n = 0;
+		for (s = sessions_first(h->sessions); s; s = session_next(s))
+			if (session_state(s) == DB_SESSION_RUNNING &&
+			    session_suspend(s, false, ignore_done, NULL) == 0)
+				n++;
+		audit_event(h->deps.db, user, "admin-suspend-all", NULL, "%zu session(s) asked", n);
+		return respond_json(wsi, &r, HTTP_STATUS_OK, json_pack("{s:I}", "requested", (json_int_t)n));
+	}
+	rest = path_id(ps->path, "/admin/api/sessions/", id, sizeof(id));
+	if (!rest || (strcmp(rest, "/suspend") != 0 && strcmp(rest, "/force-suspend") != 0 &&
+	              strcmp(rest, "/kill") != 0))
+		return api_error(wsi, &r, HTTP_STATUS_NOT_FOUND, "no such route");
+	if (!(s = sessions_find(h->sessions, id)))
+		return api_error(wsi, &r, HTTP_STATUS_NOT_FOUND, "no such session");
+	audit_event(h->deps.db, user, strcmp(rest, "/kill") == 0 ? "admin-kill"
+	                              : strcmp(rest, "/suspend") == 0 ? "admin-suspend"
+	                                                              : "admin-force-suspend",
+	            id, "session of %s", session_user(s));
+	if (strcmp(rest, "/kill") == 0) {
+		snprintf(reason, sizeof(reason), "killed by an administrator (%s)", user);
+		if (session_kill(s, reason) < 0)
+			return api_error(wsi, &r, HTTP_STATUS_CONFLICT, "the session is not running");
+		return respond_json(wsi, &r, HTTP_STATUS_OK, json_pack("{s:b}", "ok", 1));
+	}
+	ps->api_session = s;
+	rc = session_suspend(s, strcmp(rest, "/force-suspend") == 0, api_done, ps);
+	if (rc == -EBUSY) {
+		ps->api_session = NULL;
+		return api_error(wsi, &r, HTTP_STATUS_CONFLICT, "a suspend is already in progress");
+	}
+	return 0; /* answered from api_done() */
 }
 
 /* ---- sessions: the console WebSocket ----------------------------------------------- */
@@ -989,6 +1153,7 @@ static int signin_submit(struct http *h, struct lws *wsi, struct pss *ps)
 	        0 ||
 	    cookie_header_get(cookies, COOKIE_CSRF, cookie_token, sizeof(cookie_token)) < 0 ||
 	    !cookie_csrf_equal(field_token, cookie_token)) {
+		metrics_signin("csrf");
 		log_warnx("Sign-in refused: missing or mismatched CSRF token");
 		return respond(wsi, HTTP_STATUS_FORBIDDEN, "text/plain",
 		               "missing or invalid rs-csrf-token\n");
@@ -1017,6 +1182,9 @@ static int signin_submit(struct http *h, struct lws *wsi, struct pss *ps)
 		               "sign-in unavailable\n");
 	}
 	if (lock_attempts > 0 && failures >= lock_attempts) {
+		metrics_lockout();
+		metrics_signin("locked_out");
+		audit_event(h->deps.db, ps->user, "lockout", NULL, "%d failed sign-ins", failures);
 		log_warnx("Sign-in of '%s' refused: locked out after %d failures", ps->user,
 		          failures);
 		explicit_bzero(password, sizeof(password));
@@ -1024,6 +1192,7 @@ static int signin_submit(struct http *h, struct lws *wsi, struct pss *ps)
 		return write_response(wsi, &ps->resp);
 	}
 	if (throttle > 0 && last && now - last < (int64_t)(throttle * 1000)) {
+		metrics_signin("throttled");
 		log_warnx("Sign-in of '%s' refused: throttled (last attempt %lld ms ago)", ps->user,
 		          (long long)(now - last));
 		explicit_bzero(password, sizeof(password));
@@ -1066,6 +1235,10 @@ static void signin_answered(struct http *h, struct lws *wsi, const struct mon_au
 	ps->waiting = false;
 	if (db_signin_record(h->deps.db, ps->user, now, a->result == MON_AUTH_OK) < 0)
 		log_errorx("Cannot record the sign-in of %s: %s", ps->user, db_error(h->deps.db));
+	metrics_signin(a->result == MON_AUTH_OK ? "ok" : mon_auth_result_name(a->result));
+	if (a->result != MON_AUTH_OK)
+		audit_event(h->deps.db, ps->user, "sign-in-failed", NULL, "%s",
+		            mon_auth_result_name(a->result));
 	if (a->result != MON_AUTH_OK) {
 		/* The real reason is logged by the monitor; the browser gets
 		 * one generic message. */
@@ -1086,7 +1259,8 @@ static void signin_answered(struct http *h, struct lws *wsi, const struct mon_au
 			ps->resp.type = "text/plain";
 			snprintf(ps->resp.location, sizeof(ps->resp.location), "%s", ps->app_uri);
 			ps->resp.ready = true;
-			db_audit_add(h->deps.db, now, a->user, "sign-in", NULL, NULL);
+			audit_event(h->deps.db, a->user, "sign-in", NULL,
+			            ps->stay ? "stay signed in" : NULL);
 		}
 	}
 	lws_callback_on_writable(wsi);
@@ -1162,6 +1336,11 @@ static int http_callback(struct lws *wsi, enum lws_callback_reasons reason, void
 		/* A kept-alive connection starts each request afresh. */
 		pss_reset(ps);
 		snprintf(ps->path, sizeof(ps->path), "%s", path);
+		if (post && h->serving && strncmp(path, "/admin/api/", 11) == 0) {
+			if (lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH) > 0)
+				return 0; /* the body follows */
+			return admin_post(h, wsi, ps);
+		}
 		if (post) {
 			bool offline = false;
 			if (h->serving) {
@@ -1189,6 +1368,11 @@ static int http_callback(struct lws *wsi, enum lws_callback_reasons reason, void
 			               "method not allowed\n");
 		if (strcmp(path, "/health-check") == 0)
 			return respond(wsi, HTTP_STATUS_OK, "text/plain", "ok\n");
+		/* Administration keeps working in offline mode. */
+		if (h->serving && strcmp(path, "/metrics") == 0)
+			return page_metrics(h, wsi);
+		if (h->serving && (strcmp(path, "/admin") == 0 || strncmp(path, "/admin/", 7) == 0))
+			return admin_get(h, wsi, path);
 		if (strcmp(path, "/__ping__") == 0)
 			return respond(wsi, HTTP_STATUS_OK, "application/json", "{}");
 		if (!h->serving)
@@ -1243,11 +1427,13 @@ static int http_callback(struct lws *wsi, enum lws_callback_reasons reason, void
 		}
 		return 0;
 	case LWS_CALLBACK_HTTP_BODY_COMPLETION:
-		if (ps && strncmp(ps->path, "/api/", 5) == 0) {
+		if (ps && (strncmp(ps->path, "/api/", 5) == 0 ||
+		           strncmp(ps->path, "/admin/api/", 11) == 0)) {
 			if (ps->body_too_big)
 				return respond(wsi, HTTP_STATUS_REQ_ENTITY_TOO_LARGE, "text/plain",
 				               "request body too large\n");
-			return api_post(h, wsi, ps);
+			return strncmp(ps->path, "/admin/", 7) == 0 ? admin_post(h, wsi, ps)
+			                                            : api_post(h, wsi, ps);
 		}
 		if (!ps || !ps->body)
 			return respond(wsi, HTTP_STATUS_BAD_REQUEST, "text/plain",
@@ -1273,14 +1459,18 @@ static int http_callback(struct lws *wsi, enum lws_callback_reasons reason, void
 		if (session_open(ps->ws_session) < 0)
 			log_warnx("Cannot open session %s", session_id(ps->ws_session));
 		session_attach(ps->ws_session, &ps->viewer);
+		metrics_websockets(1);
 		return 0;
 	case LWS_CALLBACK_RECEIVE:
 		return ps && ps->ws ? ws_receive(wsi, ps, in, len) : -1;
 	case LWS_CALLBACK_SERVER_WRITEABLE:
 		return ps && ps->ws ? ws_writable(wsi, ps) : 0;
 	case LWS_CALLBACK_CLOSED:
-		if (ps)
+		if (ps && ps->ws) {
 			session_detach(&ps->viewer);
+			metrics_websockets(-1);
+			ps->ws = false;
+		}
 		break;
 	case LWS_CALLBACK_WSI_DESTROY:
 		if (ps) {

@@ -28,15 +28,18 @@
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 #include <uv.h>
 
 #include "admin.h"
+#include "audit.h"
 #include "config-report.h"
 #include "cookie.h"
 #include "db.h"
 #include "http.h"
 #include "log.h"
+#include "metrics.h"
 #include "monitor-client.h"
 #include "monitor.h"
 #include "notices.h"
@@ -155,6 +158,7 @@ static void stop_serving(void)
 	 * to go to. Their rsessions keep running. */
 	sessions_stop(S.sessions);
 	notices_stop(S.notices);
+	metrics_stop();
 	http_stop(S.http);
 	/* The monitor exits when its socket closes. */
 	if (S.monitor_fd >= 0) {
@@ -500,6 +504,17 @@ int server_run(const struct cmdline *cl)
 		log_warnx("Serving plain HTTP on %s: passwords cross the network unencrypted; "
 		          "set ssl-enabled=1 or put rserver behind a TLS proxy",
 		          conf_str(s.rserver, RSERVER_WWW_ADDRESS));
+
+	/* The audit trail and sign-in records do not grow without end. */
+	{
+		struct timespec ts;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		int64_t now = (int64_t)ts.tv_sec * 1000;
+		db_audit_prune(S.db, now - (int64_t)AUDIT_KEEP_DAYS * 86400000);
+		db_cookie_prune(S.db, now);
+	}
+	if (metrics_start(&S.loop) < 0)
+		log_warnx("Cannot measure the event loop's lag");
 
 	/* 6: find the sessions that ran before this start. */
 	r = sessions_recover(S.sessions);

@@ -27,7 +27,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "audit.h"
 #include "log.h"
+#include "metrics.h"
 #include "proc.h"
 #include "sessproto.h"
 #include "strutil.h"
@@ -89,6 +91,7 @@ struct session {
 	char resume_detail[64]; /* "saved <time>" while resuming */
 	uint32_t launch_req;
 	pid_t child_pid; /* the launcher's child, as its exit record names it */
+	uint64_t launch_began, suspend_began; /* uv_hrtime(), for the metrics */
 	uint32_t signal_req;
 	bool killing;
 
@@ -553,6 +556,10 @@ static void handle_state(struct session *s, const struct sessproto_msg *m, const
 
 	if (state && strcmp(state, "running") == 0) {
 		bool was_launching = s->launching;
+		if (was_launching && s->launch_began)
+			metrics_duration(s->resuming ? METRICS_RESUME : METRICS_LAUNCH,
+			                 (double)(uv_hrtime() - s->launch_began) / 1e9);
+		s->launch_began = 0;
 		s->launching = false;
 		if (s->rec.state != DB_SESSION_RUNNING || was_launching) {
 			s->rec.state = DB_SESSION_RUNNING;
@@ -831,8 +838,12 @@ static void finish_exit(struct session *s, json_t *record)
 		snprintf(reason, sizeof(reason),
 		         "ended without an exit record (its launcher was killed?)");
 	}
-	log_info("Session %s of %s (pid %d) %s: %s", s->rec.id, s->rec.user, (int)s->rec.pid,
-	         state == DB_SESSION_SUSPENDED ? "suspended" : "ended", reason);
+	audit_event(s->ss->d.db, s->rec.user,
+	            state == DB_SESSION_SUSPENDED ? "session-suspend" : "session-exit", s->rec.id,
+	            "pid %d: %s", (int)s->rec.pid, reason);
+	if (state == DB_SESSION_SUSPENDED && s->suspend_began)
+		metrics_duration(METRICS_SUSPEND, (double)(uv_hrtime() - s->suspend_began) / 1e9);
+	s->suspend_began = 0;
 	s->rec.pid = 0;
 	s->rec.pid_start_time = 0;
 	s->rec.launcher_pid = 0;
@@ -932,6 +943,8 @@ static int launch(struct session *s, bool resume)
 	}
 	s->launching = true;
 	s->resuming = resume;
+	s->launch_began = uv_hrtime();
+	s->suspend_began = 0;
 	s->child_pid = 0;
 	s->rec.pid = 0;
 	s->rec.pid_start_time = 0;
@@ -943,7 +956,8 @@ static int launch(struct session *s, bool resume)
 	s->ending[0] = '\0';
 	s->killing = false;
 	scrollback_clear(s);
-	log_info("%s session %s of %s", resume ? "Resuming" : "Starting", s->rec.id, s->rec.user);
+	audit_event(ss->d.db, s->rec.user, resume ? "session-resume" : "session-start", s->rec.id,
+	            NULL);
 	/* Viewers of a resume are told when the work they get back was
 	 * saved. */
 	s->resume_detail[0] = '\0';
@@ -1092,6 +1106,8 @@ static void on_deadline(uv_timer_t *t)
 			         s->timeout_min, suspend ? "suspending" : "quitting");
 			r->active = true;
 			r->internal = true;
+			if (suspend)
+				s->suspend_began = uv_hrtime();
 		} else {
 			s->ending[0] = '\0';
 		}
@@ -1163,8 +1179,12 @@ static int start_request(struct session *s, struct request *r, json_t *o, sessio
 
 int session_suspend(struct session *s, bool force, session_done_fn done, void *arg)
 {
-	return start_request(s, &s->req_suspend,
-	                     json_pack("{s:s, s:b}", "type", "suspend", "force", force), done, arg);
+	int r = start_request(s, &s->req_suspend,
+	                      json_pack("{s:s, s:b}", "type", "suspend", "force", force), done, arg);
+
+	if (r == 0 && s->req_suspend.active)
+		s->suspend_began = uv_hrtime();
+	return r;
 }
 
 int session_quit(struct session *s, session_done_fn done, void *arg)
@@ -1504,6 +1524,16 @@ static json_t *time_json(int64_t ms)
 		return json_null();
 	strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm);
 	return json_string(buf);
+}
+
+bool session_stats(const struct session *s, double *ret_cpu_percent,
+                   unsigned long long *ret_rss_bytes)
+{
+	if (!s->have_stats || !session_pid(s))
+		return false;
+	*ret_cpu_percent = s->cpu_percent;
+	*ret_rss_bytes = s->rss_bytes;
+	return true;
 }
 
 json_t *session_history_json(const struct session *s)

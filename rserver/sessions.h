@@ -124,6 +124,10 @@ struct session *session_next(const struct session *s);
 /* The session whose rsession has this pid, or NULL. */
 struct session *sessions_find_pid(struct sessions *ss, pid_t pid);
 json_t *session_json(const struct session *s, bool admin);
+/* The latest CPU use and resident memory of a running session; false when
+ * not running or not measured yet. */
+bool session_stats(const struct session *s, double *ret_cpu_percent,
+                   unsigned long long *ret_rss_bytes);
 /* CPU and memory samples of the last hour: [{"t": unix seconds,
  * "cpu_percent", "rss_bytes"}], oldest first. */
 json_t *session_history_json(const struct session *s);
