@@ -285,6 +285,8 @@ function consolePage() {
 	const busyEl = document.getElementById('busy');
 	const banner = document.getElementById('banner');
 	const notices = document.getElementById('notices');
+	const interruptButton = document.getElementById('interrupt');
+	const suspendButton = document.getElementById('suspend');
 	const ls = storage('local');
 	const historyKey = 'rs-history:' + id;
 
@@ -387,7 +389,7 @@ function consolePage() {
 	function showBanner(kind, parts, actions) {
 		banner.hidden = false;
 		banner.className = 'banner ' + kind;
-		banner.querySelector('.banner-text').replaceChildren(...parts);
+		banner.querySelector('.banner-text').replaceChildren(...parts.filter((p) => p !== null));
 		banner.querySelector('.banner-actions').replaceChildren(...(actions || []));
 	}
 
@@ -422,7 +424,12 @@ function consolePage() {
 	function onState(s, detail) {
 		state = s;
 		setPill(STATE_LABELS[s] || s, s);
-		if (s !== 'running') setBusy(false);
+		suspendButton.disabled = interruptButton.disabled = s !== 'running';
+		if (s !== 'running') {
+			// R reads nothing now; what is typed is echoed at its next prompt.
+			setBusy(false);
+			promptEl.textContent = '';
+		}
 		switch (s) {
 		case 'starting':
 			showBanner('info', [el('strong', { text: 'Starting R…' })]);
@@ -446,13 +453,12 @@ function consolePage() {
 		case 'suspended':
 			restoredNote = null;
 			showBanner('warn', [el('strong', { text: 'This session is suspended.' }),
-				detail ? el('span', { class: 'detail', text: ' (' + detail + ')' }) : null,
+				detail && detail !== 'suspended' ? el('span', { class: 'detail', text: ' (' + detail + ')' }) : null,
 				' Your work is saved; it comes back when you type a command or resume.'],
 			[button('Resume', () => reconnectNow(true), 'primary')]);
 			break;
 		case 'exited':
 			restoredNote = null;
-			promptEl.textContent = '';
 			showBanner('error', [el('strong', { text: 'R has exited.' }),
 				detail ? el('span', { class: 'detail', text: ' Reason: ' + detail + '.' }) : null,
 				' Start R again to keep working here.'],
@@ -479,7 +485,7 @@ function consolePage() {
 		const scheme = location.protocol === 'https:' ? 'wss:' : 'ws:';
 		const sock = new WebSocket(scheme + '//' + location.host + '/s/' + encodeURIComponent(id) + '/console');
 		ws = sock;
-		setPill(retry ? 'reconnecting' : 'connecting', 'connecting');
+		setPill(retry ? 'Reconnecting' : 'Connecting', 'connecting');
 		sock.onopen = () => {
 			if (ws !== sock) return;
 			retry = 0;
@@ -501,7 +507,7 @@ function consolePage() {
 			setBusy(false);
 			if (ev.code === 1008 || ev.code === 1009) {
 				stopped = true;
-				setPill('disconnected', 'exited');
+				setPill('Disconnected', 'exited');
 				showBanner('error', [el('strong', { text: 'Disconnected by the server.' }),
 					ev.reason ? ' ' + ev.reason : ''], [button('Reload', () => location.reload(), 'primary')]);
 				return;
@@ -515,7 +521,7 @@ function consolePage() {
 		retry++;
 		// 0.5 s, 1 s, 2 s … up to 15 s, with some jitter.
 		const delay = Math.min(15000, 500 * 2 ** Math.min(retry - 1, 5)) * (0.8 + Math.random() * 0.4);
-		setPill('reconnecting', 'connecting');
+		setPill('Reconnecting', 'connecting');
 		if (state !== 'exited') {
 			showBanner('warn', [el('strong', { text: 'Connection lost.' }),
 				' Reconnecting' + (retry > 1 ? ' in ' + Math.round(delay / 1000) + ' s' : '') + '…'],
@@ -538,7 +544,7 @@ function consolePage() {
 			const list = await api('GET', '/api/sessions');
 			if (!list.some((s) => s.id === id)) {
 				stopped = true;
-				setPill('gone', 'exited');
+				setPill('Gone', 'exited');
 				showBanner('error', [el('strong', { text: 'This session no longer exists.' })],
 					[el('a', { href: '/', class: 'button primary', text: 'Your sessions' })]);
 				return false;
@@ -718,8 +724,8 @@ function consolePage() {
 		}
 	});
 
-	document.getElementById('interrupt').addEventListener('click', () => { interrupt(); input.focus(); });
-	document.getElementById('suspend').addEventListener('click', async () => {
+	interruptButton.addEventListener('click', () => { interrupt(); input.focus(); });
+	suspendButton.addEventListener('click', async () => {
 		try {
 			await api('POST', '/api/sessions/' + encodeURIComponent(id) + '/suspend');
 		} catch (e) {
