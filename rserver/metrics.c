@@ -37,10 +37,17 @@ static const char *const duration_names[METRICS_NDURATIONS] = {"launch", "resume
 
 void metrics_signin(const char *result)
 {
+	char label[32];
+
+	/* A label value in snake_case: "wrong password" -> "wrong_password". */
+	snprintf(label, sizeof(label), "%s", result);
+	for (char *p = label; *p; p++)
+		if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9')))
+			*p = '_';
 	for (size_t i = 0; i < MAX_RESULTS; i++) {
 		if (!M.signins[i].name[0])
-			snprintf(M.signins[i].name, sizeof(M.signins[i].name), "%s", result);
-		if (strcmp(M.signins[i].name, result) == 0) {
+			snprintf(M.signins[i].name, sizeof(M.signins[i].name), "%s", label);
+		if (strcmp(M.signins[i].name, label) == 0) {
 			M.signins[i].n++;
 			return;
 		}
