@@ -32,6 +32,7 @@
 #include <unistd.h>
 
 #include "adminproto.h"
+#include "audit.h"
 #include "log.h"
 #include "profiles.h"
 #include "strutil.h"
@@ -141,16 +142,31 @@ static void label(char *out, size_t size, const char *user, const char *id, pid_
 		snprintf(out, size, "%s/%s (not running)", user, id);
 }
 
+/*
+ * The audit trail (audit.h) in the dashboard's vocabulary, so that an
+ * action reads the same whichever way an administrator took it; the
+ * detail names the CLI command and its outcome.
+ */
 static void audit(struct admin *a, const char *who, enum admin_command cmd, const char *target,
                   const char *detail)
 {
-	int r = db_audit_add(a->d.db, wall_ms(), who, admin_command_name(cmd), target, detail);
+	static const char *const actions[ADMIN_NCOMMANDS] = {
+	    [ADMIN_SUSPEND_SESSION] = "admin-suspend",
+	    [ADMIN_FORCE_SUSPEND_SESSION] = "admin-force-suspend",
+	    [ADMIN_KILL_SESSION] = "admin-kill",
+	    [ADMIN_SUSPEND_ALL] = "admin-suspend",
+	    [ADMIN_FORCE_SUSPEND_ALL] = "admin-force-suspend",
+	    [ADMIN_KILL_ALL] = "admin-kill",
+	    [ADMIN_OFFLINE] = "admin-offline",
+	    [ADMIN_ONLINE] = "admin-online",
+	    [ADMIN_RELOAD] = "admin-reload",
+	    [ADMIN_VERIFY_SESSION] = "admin-verify-session",
+	};
+	const char *action =
+	    (unsigned)cmd < ADMIN_NCOMMANDS && actions[cmd] ? actions[cmd] : "admin";
 
-	log_info("Admin %s: %s%s%s: %s", who, admin_command_name(cmd), target && *target ? " " : "",
-	         target ? target : "", detail);
-	if (r < 0)
-		log_warnx("Cannot record the admin action in the audit trail: %s",
-		          r == -EIO ? db_error(a->d.db) : strerror(-r));
+	audit_event(a->d.db, who, action, target, "rstudio-server %s: %s", admin_command_name(cmd),
+	            detail);
 }
 
 /* ---- connections ------------------------------------------------------------------------- */
@@ -685,9 +701,13 @@ static void r_version(const struct verify *v, char *out, size_t size)
 {
 	const char *p = v->out ? strstr(v->out, "R version ") : NULL;
 	size_t n = p ? strcspn(p, "\r\n") : 0;
+	const char *nick = p ? strstr(p, " -- ") : NULL;
 
-	if (n > 60)
-		n = 60;
+	/* Without the release's nickname: "... (2022-10-31) -- \"Innocent..." */
+	if (nick && (size_t)(nick - p) < n)
+		n = (size_t)(nick - p);
+	if (n > 80)
+		n = 80;
 	snprintf(out, size, "%.*s", (int)n, p ? p : "");
 }
 
@@ -719,7 +739,7 @@ static void verify_step(struct job *j, uint64_t now)
 	struct verify *v = j->v;
 	struct session *s = sessions_find(j->a->d.sessions, v->id);
 	enum db_session_state st;
-	char reason[DB_EXIT_REASON_MAX + 1], rv[64];
+	char reason[DB_EXIT_REASON_MAX + 1], rv[96];
 
 	if (!s) {
 		verify_finish(j, false, "the session no longer exists");
@@ -756,9 +776,11 @@ static void verify_step(struct job *j, uint64_t now)
 	case V_WAIT_EXIT:
 		if (st == DB_SESSION_EXITED) {
 			r_version(v, rv, sizeof(rv));
-			verify_finish(j, true, "ran 1+1 and got [1] 2%s%s, then quit (%s)",
-			              rv[0] ? " with " : "", rv,
-			              exit_reason(s, reason, sizeof(reason)));
+			exit_reason(s, reason, sizeof(reason));
+			verify_finish(j, true, "ran 1+1 and got [1] 2%s%s, then quit%s%s%s",
+			              rv[0] ? " with " : "", rv, strcmp(reason, "quit") ? " (" : "",
+			              strcmp(reason, "quit") ? reason : "",
+			              strcmp(reason, "quit") ? ")" : "");
 			return;
 		}
 		break;

@@ -315,8 +315,8 @@ static void check_session(struct check *k, struct cli *c, const char *user)
 	char name[300];
 
 	snprintf(name, sizeof(name), "session as %s", user);
-	printf("...  %s: starting a session, running 1+1 and quitting (up to 2 minutes)\n", name);
-	fflush(stdout);
+	fprintf(stderr, "%s: %s: starting a session, running 1+1 and quitting (up to 2 minutes)\n",
+	        c->program, name);
 	if (cli_request(c, ADMIN_VERIFY_SESSION, json_pack("{s:s}", "user", user), &a, false) !=
 	    CLI_OK) {
 		item(k, false, name, "no answer from rserver");

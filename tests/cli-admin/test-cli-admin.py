@@ -475,8 +475,8 @@ def t_access():
     mark = log_size()
     r = cli("offline", user=USERS["ADM"])
     cli("online", user=USERS["ADM"])
-    check("an admin-group member's action is logged with their name", r.rc == 0 and any(
-        ("Admin %s: offline" % USERS["ADM"]) in ln for ln in log_since(mark)), r.said(), *log_since(mark)[-5:])
+    check("an admin-group member's action is audited with their name", r.rc == 0 and any(
+        ("audit: %s admin-offline" % USERS["ADM"]) in ln for ln in log_since(mark)), r.said(), *log_since(mark)[-5:])
     # With the file mode opened up, SO_PEERCRED still keeps others out.
     path = DATA_DIR + "/admin.sock"
     os.chmod(path, 0o666)
@@ -621,7 +621,7 @@ def t_list_and_single():
         rows = con.execute("SELECT actor, action, target FROM audit_events").fetchall()
     finally:
         con.close()
-    for action, sid in (("suspend-session", a1), ("force-suspend-session", a2), ("kill-session", b1)):
+    for action, sid in (("admin-suspend", a1), ("admin-force-suspend", a2), ("admin-kill", b1)):
         check("audit: root %s %s" % (action, sid), ("root", action, sid) in rows, rows[-10:])
 
 
