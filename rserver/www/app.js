@@ -134,7 +134,7 @@ function signinPage() {
 
 	form.addEventListener('submit', () => {
 		if (ss) {
-			ss.setItem(AFTER_SIGNIN, '1');
+			ss.setItem(AFTER_SIGNIN, String(Date.now()));
 			ss.setItem(SIGNIN_USER, user.value);
 		}
 		const b = document.getElementById('signin-submit');
@@ -153,7 +153,9 @@ function homePage() {
 	const loading = document.getElementById('loading');
 	const newButton = document.getElementById('new-session');
 	const ss = storage('session');
-	let afterSignin = ss && ss.getItem(AFTER_SIGNIN) === '1';
+	// Only straight from the sign-in form (the flag is never older than
+	// the redirect that follows it).
+	let afterSignin = ss && Date.now() - Number(ss.getItem(AFTER_SIGNIN) || 0) < 60000;
 	let last = '';
 	let timer = null;
 	let acted = 0; // when the user last suspended or quit a session
@@ -754,6 +756,9 @@ function consolePage() {
 	connect();
 	input.focus();
 }
+
+// A sign-in that came back to another page is not one for the home page.
+if (document.body.dataset.page !== 'home' && storage('session')) storage('session').removeItem(AFTER_SIGNIN);
 
 switch (document.body.dataset.page) {
 case 'signin': signinPage(); break;
