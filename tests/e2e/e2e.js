@@ -583,21 +583,23 @@ const tests = [
 		}
 	}],
 
-	['phone width: home and console fit the screen', async () => {
+	['phone width (and dark): sign-in, home and console fit the screen', async () => {
 		const c = await browser.newContext({ viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true,
-			deviceScaleFactor: 2 });
+			deviceScaleFactor: 2, colorScheme: 'dark' });
 		try {
 			const page = await c.newPage();
+			await page.goto(BASE + '/auth-sign-in');
+			await shot(page, '16-phone-signin-dark');
 			await signIn(page, USER_A, PASS_A);
 			await waitPrompt(page);
 			await evalR(page, 'summary(c(1, 5, 9))', 'Median');
 			const overflow = () => page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
 			require_(await overflow() <= 0, 'console: no sideways scrolling', `${await overflow()} px too wide`);
-			await shot(page, '16-phone-console');
+			await shot(page, '16-phone-console-dark');
 			await page.goto(BASE + '/');
 			await page.locator(`tr[data-id="${ctx.sid}"]`).waitFor(timeoutOf(10000));
 			require_(await overflow() <= 0, 'home: no sideways scrolling', `${await overflow()} px too wide`);
-			await shot(page, '17-phone-home');
+			await shot(page, '17-phone-home-dark');
 		} finally {
 			await c.close();
 		}
