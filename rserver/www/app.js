@@ -300,7 +300,7 @@ function consolePage() {
 	let restoredNote = null; // "Session restored …", kept until the next command
 	let stopped = false; // do not reconnect (the session is gone)
 	const echoes = []; // input lines sent, echoed when R reads each
-	const outbox = []; // input typed while disconnected
+	const outbox = []; // input typed while disconnected: {msg, lines}
 
 	// ---- output: batched, with a bounded scrollback ----
 	let pending = [];
@@ -495,7 +495,10 @@ function consolePage() {
 			clearOutput();
 			notices.replaceChildren();
 			echoes.length = 0;
-			while (outbox.length) send(outbox.shift());
+			while (outbox.length) {
+				const o = outbox.shift();
+				if (send(o.msg)) echoes.push(...o.lines);
+			}
 		};
 		sock.onmessage = (ev) => {
 			if (ws !== sock) return;
@@ -524,11 +527,8 @@ function consolePage() {
 		// 0.5 s, 1 s, 2 s … up to 15 s, with some jitter.
 		const delay = Math.min(15000, 500 * 2 ** Math.min(retry - 1, 5)) * (0.8 + Math.random() * 0.4);
 		setPill('Reconnecting', 'connecting');
-		if (state !== 'exited') {
-			showBanner('warn', [el('strong', { text: 'Connection lost.' }),
-				' Reconnecting' + (retry > 1 ? ' in ' + Math.round(delay / 1000) + ' s' : '') + '…'],
-			[button('Reconnect now', () => reconnectNow(true))]);
-		}
+		suspendButton.disabled = interruptButton.disabled = true;
+		lostBanner(delay);
 		retryTimer = setTimeout(async () => {
 			retryTimer = null;
 			// A suspended session is resumed by connecting: not from a
@@ -537,6 +537,15 @@ function consolePage() {
 			if (retry >= 3 && !await stillThere()) return;
 			connect();
 		}, delay);
+	}
+
+	function lostBanner(delay) {
+		if (state === 'exited' || stopped) return;
+		const waiting = outbox.length;
+		showBanner('warn', [el('strong', { text: 'Connection lost.' }),
+			' Reconnecting' + (retry > 1 && delay ? ' in ' + Math.round(delay / 1000) + ' s' : '') + '…',
+			waiting ? ' ' + waiting + (waiting === 1 ? ' command waits' : ' commands wait') + ' to be sent.' : ''],
+		[button('Reconnect now', () => reconnectNow(true))]);
 	}
 
 	// After repeated failures: signed out (api() goes to the sign-in page)
@@ -670,10 +679,12 @@ function consolePage() {
 			promptEl.textContent = '';
 			setBusy(true);
 		}
-		echoes.push(...lines);
 		const msg = { type: 'input', text: text + '\n' };
-		if (!send(msg)) {
-			outbox.push(msg);
+		if (send(msg)) {
+			echoes.push(...lines);
+		} else {
+			outbox.push({ msg, lines: text.split('\n') });
+			lostBanner(0);
 			reconnectNow(false);
 		}
 		setInput('');
