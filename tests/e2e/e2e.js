@@ -559,6 +559,9 @@ const tests = [
 		} catch (e) {
 			throw new Check('a lost connection is shown', await page.locator('#banner').textContent());
 		}
+		// Typed while disconnected: sent once the connection is back.
+		await type(page, 'y <- x + 8');
+		await page.locator('#banner', { hasText: '1 command waits' }).waitFor(timeoutOf(5000));
 		await shot(page, '15-console-reconnecting');
 		await startServer();
 		try {
@@ -569,6 +572,9 @@ const tests = [
 		}
 		await waitPrompt(page);
 		await evalR(page, 'x * 2', '[1] 84');
+		await evalR(page, 'y', '[1] 50');
+		const txt = await outputText(page);
+		require_(txt.includes('> y <- x + 8'), 'the input typed while disconnected is echoed when R reads it', txt.slice(-300));
 	}],
 
 	['sign-in with exactly one running session goes straight to it', async () => {
