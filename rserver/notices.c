@@ -18,6 +18,7 @@
 #define FILE_MAX    (1024 * 1024)
 #define DEBOUNCE_MS 30    /* an editor's save is several events */
 #define POLL_MS     30000 /* the fallback for file systems without inotify */
+#define MAX_WAIT_MS 60000 /* the longest the timer waits before looking again */
 
 typedef char notice_id[NOTIFICATION_ID_LEN + 1];
 
@@ -174,7 +175,11 @@ static void refresh(struct notices *n)
 	if (next == INT64_MAX) {
 		uv_timer_stop(&n->timer);
 	} else {
+		/* At most a minute at a time: a wall clock that jumps must not
+		 * leave a start or end waiting for the old time. */
 		int64_t delay = next - now_ms();
+		if (delay > MAX_WAIT_MS)
+			delay = MAX_WAIT_MS;
 		uv_timer_start(&n->timer, on_timer, delay > 0 ? (uint64_t)delay : 0, 0);
 	}
 }
@@ -209,6 +214,24 @@ static void problems_keep(struct notices *n, const struct diag *d)
 	}
 }
 
+/* Identical entries have the same id: keep the first, so that each
+ * notice goes out once. */
+static void dedupe(struct notification_list *l)
+{
+	size_t kept = 0;
+
+	for (size_t i = 0; i < l->n; i++) {
+		bool seen = false;
+		for (size_t j = 0; j < kept && !seen; j++)
+			seen = strcmp(l->items[j].id, l->items[i].id) == 0;
+		if (seen)
+			free(l->items[i].message);
+		else
+			l->items[kept++] = l->items[i];
+	}
+	l->n = kept;
+}
+
 /* Reads the file; parses and applies it when its text changed. */
 static void read_notices(struct notices *n)
 {
@@ -237,6 +260,7 @@ static void read_notices(struct notices *n)
 	}
 	config_log_problems(&d, "");
 	problems_keep(n, &d);
+	dedupe(&list);
 	diag_free(&d);
 	notification_list_free(&n->list);
 	n->list = list;
@@ -305,7 +329,10 @@ int notices_start(const struct notices_deps *deps, struct notices **ret)
 	r = uv_fs_poll_start(&n->poll, on_poll, n->path, POLL_MS);
 	if (r < 0)
 		log_warnx("Cannot poll %s: %s", n->path, uv_strerror(r));
-	read_notices(n);
+	/* The first read happens on the loop, after the privilege drop, as
+	 * every later one will: a file only root can read shows up as a
+	 * problem at start, not after the first edit. */
+	uv_timer_start(&n->debounce, on_debounced, 0, 0);
 	*ret = n;
 	return 0;
 }
