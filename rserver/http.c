@@ -1241,8 +1241,11 @@ static void signin_answered(struct http *h, struct lws *wsi, const struct mon_au
 		            mon_auth_result_name(a->result));
 	if (a->result != MON_AUTH_OK) {
 		/* The real reason is logged by the monitor; the browser gets
-		 * one generic message. */
-		signin_failed(&ps->resp, 1, ps->app_uri);
+		 * one generic message, except when PAM accepted the password
+		 * and then refused the account (pam_acct_mgmt: access rules,
+		 * a locked account): saying so then reveals nothing the user
+		 * does not know. */
+		signin_failed(&ps->resp, a->result == MON_AUTH_DENIED ? 4 : 1, ps->app_uri);
 	} else {
 		char value[COOKIE_VALUE_SIZE];
 		double minutes = conf_decimal(c, RSERVER_AUTH_TIMEOUT_MINUTES);
