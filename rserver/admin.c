@@ -1193,13 +1193,24 @@ int admin_start(const struct admin_deps *deps, struct admin **ret, char *err, si
 		return -ENAMETOOLONG;
 	}
 	/* The data directory is root's, as the monitor makes it: only root
-	 * can put a socket (or anything else) at this path. */
+	 * can put a socket (or anything else) at this path. One that others
+	 * may write to (/tmp) would let them swap the socket for a symbolic
+	 * link between bind() and chown(), or plant a pid file: refused. */
 	if (mkdir(data, 0755) < 0 && errno != EEXIST) {
 		r = -errno;
 		snprintf(err, errsize, "cannot create server-data-dir %s: %s", data,
 		         strerror(errno));
 		free(a);
 		return r;
+	}
+	if (stat(data, &st) < 0 || !S_ISDIR(st.st_mode) || st.st_uid != 0 ||
+	    (st.st_mode & (S_IWGRP | S_IWOTH))) {
+		snprintf(err, errsize,
+		         "server-data-dir %s must be a directory owned by root and writable by "
+		         "root only",
+		         data);
+		free(a);
+		return -EPERM;
 	}
 	if (lstat(a->path, &st) == 0) {
 		if (!S_ISSOCK(st.st_mode)) {
