@@ -430,6 +430,17 @@ static bool url_arg(struct lws *wsi, const char *name, char *out, size_t size)
 	return true;
 }
 
+/* server-public-warning (sign-in page) or server-logged-in-warning (home
+ * and console): the administrator's HTML snippet, shown as given; read at
+ * each request, so SIGHUP changes it. */
+static const char *system_message(struct http *h, bool signed_in_pages)
+{
+	const char *v = conf_str(rs_conf(h), signed_in_pages ? RSERVER_SERVER_LOGGED_IN_WARNING
+	                                                     : RSERVER_SERVER_PUBLIC_WARNING);
+
+	return v ? v : "";
+}
+
 static int page_signin(struct http *h, struct lws *wsi)
 {
 	char token[COOKIE_CSRF_SIZE + 1], app[1024] = "/", err[8] = "", mins[16] = "",
@@ -462,8 +473,9 @@ static int page_signin(struct http *h, struct lws *wsi)
 			snprintf(message + strlen(message), sizeof(message) - strlen(message),
 			         " Try again later.");
 	}
-	page = www_render("signin.html", (const char *const[]){"message", message, "app", app,
-	                                                        "csrf", token, NULL});
+	page = www_render("signin.html",
+	                  (const char *const[]){"message", message, "app", app, "csrf", token,
+	                                        "warning", system_message(h, false), NULL});
 	if (!page)
 		return -1;
 	r.body = page;
@@ -579,7 +591,8 @@ static int page_home(struct http *h, struct lws *wsi)
 	if (fresh)
 		add_cookie(h, &r, COOKIE_CSRF, token, -1);
 	return send_page(wsi, &r, "home.html",
-	                 (const char *const[]){"user", user, "csrf", token, NULL});
+	                 (const char *const[]){"user", user, "csrf", token, "warning",
+	                                       system_message(h, true), NULL});
 }
 
 /* /static/<name>: the scripts and styles (not the page templates). */
@@ -703,7 +716,8 @@ static int page_console(struct http *h, struct lws *wsi, const char *id, const c
 	if (fresh)
 		add_cookie(h, &r, COOKIE_CSRF, token, -1);
 	return send_page(wsi, &r, "console.html",
-	                 (const char *const[]){"user", user, "csrf", token, "id", id, NULL});
+	                 (const char *const[]){"user", user, "csrf", token, "id", id, "warning",
+	                                       system_message(h, true), NULL});
 }
 
 /* rsession answered a suspend or quit asked for by this connection. */

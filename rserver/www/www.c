@@ -3,6 +3,7 @@
  */
 #include "www.h"
 
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -55,19 +56,26 @@ char *www_render(const char *name, const char *const *vars)
 	if (!out)
 		return NULL;
 	for (p = f->data; *p;) {
-		const char *open = strstr(p, "{{"), *close = open ? strstr(open + 2, "}}") : NULL;
-		size_t lit = close ? (size_t)(open - p) : strlen(p);
+		const char *open = strstr(p, "{{"), *close = NULL, *value = "";
+		bool raw = open && open[2] == '{';
+		size_t lit, vlen;
 		char esc[8192] = "";
-		size_t elen = 0;
 
+		if (open)
+			close = strstr(open + (raw ? 3 : 2), raw ? "}}}" : "}}");
+		lit = close ? (size_t)(open - p) : strlen(p);
 		if (close) {
-			if (html_escape(lookup(vars, open + 2, (size_t)(close - open - 2)), esc,
-			                sizeof(esc)) < 0)
-				esc[0] = '\0';
-			elen = strlen(esc);
+			const char *key = open + (raw ? 3 : 2);
+			value = lookup(vars, key, (size_t)(close - key));
+			if (!raw) {
+				if (html_escape(value, esc, sizeof(esc)) < 0)
+					esc[0] = '\0';
+				value = esc;
+			}
 		}
-		if (len + lit + elen + 1 > cap) {
-			size_t ncap = (len + lit + elen + 1) * 2;
+		vlen = strlen(value);
+		if (len + lit + vlen + 1 > cap) {
+			size_t ncap = (len + lit + vlen + 1) * 2;
 			char *n = realloc(out, ncap);
 			if (!n) {
 				free(out);
@@ -78,9 +86,9 @@ char *www_render(const char *name, const char *const *vars)
 		}
 		memcpy(out + len, p, lit);
 		len += lit;
-		memcpy(out + len, esc, elen);
-		len += elen;
-		p = close ? close + 2 : p + lit;
+		memcpy(out + len, value, vlen);
+		len += vlen;
+		p = close ? close + (raw ? 3 : 2) : p + lit;
 	}
 	out[len] = '\0';
 	return out;

@@ -24,8 +24,9 @@ const char *www_type(const char *name);
 
 /*
  * The file called name with every "{{key}}" replaced by its value, HTML
- * escaped. vars holds key, value pairs and ends with NULL. A placeholder
- * without a value is left empty. Returns a malloc'd string or NULL (no
+ * escaped, and every "{{{key}}}" by its value as it is (trusted HTML: the
+ * administrator's server-public-warning). vars holds key, value pairs and
+ * ends with NULL. A placeholder without a value is left empty. Returns a malloc'd string or NULL (no
  * such file, out of memory).
  */
 char *www_render(const char *name, const char *const *vars);

@@ -662,6 +662,34 @@ const tests = [
 		await shot(page, '21-home-quit');
 	}],
 
+	['system messages: changed in rserver.conf, reloaded with SIGHUP, shown', async () => {
+		const page = ctx.page;
+		const before = fs.readFileSync(LOG, 'utf8').length;
+		fs.appendFileSync(CONF + '/rserver.conf',
+			'server-public-warning=<b id="pw">Maintenance</b> tonight at 22:00\n'
+			+ 'server-logged-in-warning=<i id="lw">Please save your work</i>\n');
+		server.kill('SIGHUP');
+		const deadline = Date.now() + 10000;
+		while (!/Reloaded the configuration/.test(fs.readFileSync(LOG, 'utf8').slice(before)) && Date.now() < deadline)
+			await sleep(100);
+		await page.goto(BASE + '/');
+		const lw = await page.locator('#system-message #lw').textContent(timeoutOf(5000)).catch(() => null);
+		require_(lw === 'Please save your work', 'home shows server-logged-in-warning as HTML after the reload', String(lw));
+		await page.goto(BASE + `/s/${ctx.sid}/`);
+		require_(await page.locator('#system-message #lw').count() === 1, 'the console page shows it too');
+		await shot(page, '21b-logged-in-warning');
+		const c = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+		try {
+			const p2 = await c.newPage();
+			await p2.goto(BASE + '/auth-sign-in');
+			const pw = await p2.locator('#system-message #pw').textContent(timeoutOf(5000)).catch(() => null);
+			require_(pw === 'Maintenance', 'the sign-in page shows server-public-warning as HTML', String(pw));
+			await shot(p2, '21c-public-warning');
+		} finally {
+			await c.close();
+		}
+	}],
+
 	['sign out', async () => {
 		const page = ctx.page;
 		await page.goto(BASE + '/');
