@@ -41,6 +41,7 @@ const USER_A = `rs_e2e_a_${PID}`;
 const USER_B = `rs_e2e_b_${PID}`;
 const PASS_A = `E2e-a-${PID}-pw!`;
 const PASS_B = `E2e b&c=${PID}+d`;
+const ADMIN_GROUP = `rs_e2e_adm_${PID}`; // admin-group: USER_A is in it
 const PAM_SVC = `rs-e2e-${PID}`;
 const PAM_SESSION_SVC = `rs-e2e-${PID}-session`;
 const PAM_FILES = [`/etc/pam.d/${PAM_SVC}`, `/etc/pam.d/${PAM_SESSION_SVC}`];
@@ -53,6 +54,7 @@ const ARTIFACTS = path.resolve(process.env.E2E_ARTIFACTS || 'artifacts');
 let TMP = null, CONF = null, LOG = null, PORT = 0, BASE = '';
 const createdUsers = [];
 const createdPam = [];
+let createdGroup = false;
 const uids = new Set();
 let server = null; // the rserver child
 let browser = null;
@@ -163,6 +165,10 @@ async function setup() {
 		createdUsers.push(u);
 	}
 	for (const u of createdUsers) uids.add(parseInt(run('id', ['-u', u]).trim(), 10));
+	if (tryRun('getent', ['group', ADMIN_GROUP]) !== null) throw new Error(`group ${ADMIN_GROUP} exists already`);
+	run('groupadd', [ADMIN_GROUP]);
+	createdGroup = true;
+	run('usermod', ['-aG', ADMIN_GROUP, USER_A]);
 	run('chpasswd', [], `${USER_A}:${PASS_A}\n${USER_B}:${PASS_B}\n`);
 
 	createdPam.push(PAM_FILES[0]);
@@ -187,6 +193,7 @@ async function setup() {
 		'auth-sign-in-throttle-seconds': 0,
 		'auth-lockout-attempts': LOCKOUT_ATTEMPTS,
 		'auth-lockout-minutes': 5,
+		'admin-group': ADMIN_GROUP,
 	};
 	fs.writeFileSync(CONF + '/rserver.conf', Object.entries(conf).map(([k, v]) => `${k}=${v}\n`).join(''));
 	fs.writeFileSync(CONF + '/rsession.conf',
@@ -248,6 +255,10 @@ function cleanup() {
 	for (const u of createdUsers.slice().reverse()) {
 		tryRun('userdel', ['-r', u]);
 		if (tryRun('id', [u]) !== null) problems.push(`userdel ${u} failed`);
+	}
+	if (createdGroup) {
+		tryRun('groupdel', [ADMIN_GROUP]);
+		if (tryRun('getent', ['group', ADMIN_GROUP]) !== null) problems.push(`groupdel ${ADMIN_GROUP} failed`);
 	}
 	for (const p of createdPam) {
 		try { fs.unlinkSync(p); } catch (e) { if (e.code !== 'ENOENT') problems.push(`removing ${p}: ${e.message}`); }
@@ -688,6 +699,40 @@ const tests = [
 		} finally {
 			await c.close();
 		}
+	}],
+
+	['admin dashboard: a session appears, suspend it, its state changes', async () => {
+		const page = ctx.page;
+		// A (in admin-group) starts a session through the API, then watches
+		// it appear on the dashboard. (B is locked out by an earlier test.)
+		await page.goto(BASE + '/');
+		const sid = await page.evaluate(async () => {
+			const r = await fetch('/api/sessions', { method: 'POST',
+				headers: { 'X-RS-CSRF-Token': document.body.dataset.csrf } });
+			return (await r.json()).id;
+		});
+		require_(/^[0-9a-f]{16}$/.test(String(sid)), 'a new session was created', String(sid));
+		await page.goto(BASE + '/admin');
+		const row = page.locator(`#admin-sessions tr[data-id="${sid}"]`);
+		await row.waitFor(timeoutOf(15000));
+		await page.waitForFunction((id) => {
+			const r = document.querySelector(`#admin-sessions tr[data-id="${id}"] td.state`);
+			return r && r.textContent.startsWith('running');
+		}, sid, timeoutOf(RUN_WAIT));
+		require_((await row.textContent()).includes(USER_A), 'the dashboard shows the session with its user');
+		await shot(page, '21d-admin-dashboard');
+		page.once('dialog', (d) => d.accept());
+		await row.locator('button[data-action=suspend]').click();
+		try {
+			await page.waitForFunction((id) => {
+				const r = document.querySelector(`#admin-sessions tr[data-id="${id}"] td.state`);
+				return r && r.textContent.startsWith('suspended');
+			}, sid, timeoutOf(60000));
+		} catch (e) {
+			throw new Check('the dashboard shows the session suspended', await row.textContent());
+		}
+		ok('the dashboard shows the session suspended');
+		await shot(page, '21e-admin-suspended');
 	}],
 
 	['sign out', async () => {
