@@ -326,6 +326,38 @@ static void schedule(struct session *s);
 
 /* ---- timeouts from the profile ---------------------------------------------------- */
 
+/*
+ * The profile that applies, for administrators: every key the profiles
+ * file sets for this user (cores, nice, limits, R), then the timeouts
+ * with where they come from.
+ */
+static void describe_profile(struct session *s, const struct profile_effective *eff,
+                             const char *where_t, const char *where_k)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+
+	if (!f)
+		return;
+	for (int k = 0; eff && k < PROFILE_NKEYS; k++) {
+		if (!eff[k].set || k == PROFILE_SESSION_TIMEOUT_MINUTES ||
+		    k == PROFILE_SESSION_TIMEOUT_KILL_HOURS)
+			continue;
+		fprintf(f, "%s=", profiles_table.keys[k].name);
+		conf_value_print(&profiles_table.keys[k], &eff[k].value, f);
+		fputs("; ", f);
+	}
+	fprintf(f, "session-timeout-minutes=%g (%s); session-timeout-kill-hours=%g (%s)",
+	        s->timeout_min, where_t, s->kill_hours, where_k);
+	fclose(f);
+	if (buf && len > DB_PROFILE_MAX) /* cut at the field's size, marked */
+		memcpy(buf + DB_PROFILE_MAX - 3, "...", 4);
+	if (buf)
+		DB_FIELD_SET(s->rec.profile, buf);
+	free(buf);
+}
+
 static void resolve_timeouts(struct session *s)
 {
 	const struct conf *rsc = s->ss->d.settings->rsession;
@@ -336,9 +368,12 @@ static void resolve_timeouts(struct session *s)
 
 	s->timeout_min = conf_decimal(rsc, RSESSION_SESSION_TIMEOUT_MINUTES);
 	s->kill_hours = conf_decimal(rsc, RSESSION_SESSION_TIMEOUT_KILL_HOURS);
+	bool eff_ok = false;
+
 	if (s->ss->profiles && profiles_user_groups(s->rec.user, &groups, &ngroups) == 0) {
 		profiles_resolve(s->ss->profiles, s->rec.user, (const char *const *)groups, ngroups,
 		                 eff);
+		eff_ok = true;
 		if (eff[PROFILE_SESSION_TIMEOUT_MINUTES].set) {
 			s->timeout_min = eff[PROFILE_SESSION_TIMEOUT_MINUTES].value.d;
 			snprintf(where_t, sizeof(where_t), "profiles:%u",
@@ -351,9 +386,7 @@ static void resolve_timeouts(struct session *s)
 		}
 		profiles_groups_free(groups, ngroups);
 	}
-	snprintf(s->rec.profile, sizeof(s->rec.profile),
-	         "session-timeout-minutes=%g (%s); session-timeout-kill-hours=%g (%s)",
-	         s->timeout_min, where_t, s->kill_hours, where_k);
+	describe_profile(s, eff_ok ? eff : NULL, where_t, where_k);
 }
 
 static void lookup_uid(struct session *s)

@@ -98,7 +98,7 @@ function render() {
 				action(s, 'kill', 'Kill'));
 		}
 		tr.append(el('td', s.user), el('td', s.id), el('td', s.pid === null ? '' : String(s.pid)),
-			el('td', s.state + (s.exit_reason ? ' (' + s.exit_reason + ')' : ''), { class: 'state' }),
+			el('td', s.state + (s.exit_reason && s.exit_reason !== s.state ? ' (' + s.exit_reason + ')' : ''), { class: 'state' }),
 			el('td', when(s.started)), el('td', when(s.last_input)),
 			el('td', s.cpu_percent === null || s.cpu_percent === undefined ? '' : s.cpu_percent.toFixed(1)),
 			el('td', bytes(s.rss_bytes)), chart, el('td', s.profile || '', { class: 'profile' }), acts);
