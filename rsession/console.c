@@ -4,6 +4,7 @@
 #include "console.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -35,7 +36,19 @@ struct console console = {
     .lock = PTHREAD_MUTEX_INITIALIZER,
     .cond = PTHREAD_COND_INITIALIZER,
     .wake_fd = -1,
+    .stdio_fd = {-1, -1},
 };
+
+#if defined(__SANITIZE_ADDRESS__)
+#define RSESSION_SANITIZED 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(undefined_behavior_sanitizer)
+#define RSESSION_SANITIZED 1
+#endif
+#endif
+#ifdef RSESSION_SANITIZED
+#include <sanitizer/common_interface_defs.h>
+#endif
 
 /* Set once the exit announcement has been made, so exit() after q() and
  * our own exits do not announce twice. R thread only. */
@@ -66,6 +79,78 @@ int console_init(const char *session_id)
 	console.r_thread = pthread_self();
 	clock_gettime(CLOCK_REALTIME, &console.last_input);
 	return 0;
+}
+
+int console_capture_stdio(void)
+{
+	int p[2][2] = {{-1, -1}, {-1, -1}}, keep, r;
+	FILE *log_stream;
+
+	keep = fcntl(2, F_DUPFD_CLOEXEC, 3);
+	if (keep < 0)
+		return -errno;
+	log_stream = fdopen(keep, "a");
+	if (!log_stream) {
+		r = -errno;
+		close(keep);
+		return r;
+	}
+	setvbuf(log_stream, NULL, _IOLBF, 0);
+	for (int i = 0; i < 2; i++)
+		if (pipe2(p[i], O_CLOEXEC) < 0 ||
+		    fcntl(p[i][0], F_SETFL, fcntl(p[i][0], F_GETFL) | O_NONBLOCK) < 0)
+			goto fail;
+	fflush(stdout);
+	fflush(stderr);
+	/* dup2 clears close-on-exec: children inherit the write ends. */
+	if (dup2(p[0][1], 1) < 0 || dup2(p[1][1], 2) < 0)
+		goto fail;
+	close(p[0][1]);
+	close(p[1][1]);
+	/* glibc's standard streams are ordinary variables (its manual shows
+	 * exactly this); libR's fprintf(stderr, ...) follows too. */
+	stderr = log_stream;
+	setvbuf(stdout, NULL, _IOLBF, 0);
+#ifdef RSESSION_SANITIZED
+	__sanitizer_set_report_fd((void *)(intptr_t)keep);
+#endif
+	console.stdio_fd[0] = p[0][0];
+	console.stdio_fd[1] = p[1][0];
+	return 0;
+
+fail:
+	r = -errno;
+	for (int i = 0; i < 2; i++)
+		for (int j = 0; j < 2; j++)
+			if (p[i][j] >= 0)
+				close(p[i][j]);
+	fclose(log_stream);
+	return r;
+}
+
+void console_drain_stdio(void)
+{
+	char buf[16384];
+
+	for (int s = 0; s < 2; s++) {
+		while (console.stdio_fd[s] >= 0) {
+			ssize_t n = read(console.stdio_fd[s], buf, sizeof(buf));
+			if (n > 0) {
+				if (console_push_output(s, buf, (size_t)n) < 0)
+					log_errorx("Out of memory: console output lost");
+				continue;
+			}
+			if (n < 0 && errno == EINTR)
+				continue;
+			if (n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK)) {
+				/* Nobody can write any more (fd 1 or 2 was
+				 * closed): stop watching. */
+				close(console.stdio_fd[s]);
+				console.stdio_fd[s] = -1;
+			}
+			break;
+		}
+	}
 }
 
 void console_wake(void)
@@ -357,6 +442,7 @@ static int read_console(const char *prompt, unsigned char *buf, int len, int add
 	/* R asking for the rest of a long line is not a prompt anyone sees. */
 	bool reading_rest = console.in_head && console.in_head->continued;
 	if (!reading_rest) {
+		console_drain_stdio();
 		console_push_event(EV_PROMPT, 0, NULL, true, prompt);
 		console_wake();
 	}
@@ -454,6 +540,7 @@ static void write_console(const char *buf, int len, int otype)
 	if (len <= 0)
 		return;
 	pthread_mutex_lock(&console.lock);
+	console_drain_stdio();
 	if (console_push_output(otype ? 1 : 0, buf, (size_t)len) < 0)
 		log_errorx("Out of memory: console output lost");
 	pthread_mutex_unlock(&console.lock);
@@ -477,6 +564,7 @@ static void announce_exit(enum session_state final, const char *detail)
 	deadline.tv_sec += 3;
 
 	pthread_mutex_lock(&console.lock);
+	console_drain_stdio();
 	console_push_state(final, detail);
 	console.exit_requested = true;
 	console.flushed = false;

@@ -125,6 +125,10 @@ struct console {
 	bool exit_requested;
 	bool flushed;
 
+	/* Read ends of the pipes that are fds 1 and 2 (console_capture_stdio):
+	 * what child processes print. -1 when not captured. */
+	int stdio_fd[2];
+
 	/* Read-only after start. */
 	char session_id[65];
 	char r_version[32];
@@ -133,6 +137,22 @@ struct console {
 extern struct console console;
 
 int console_init(const char *session_id);
+
+/*
+ * Makes fds 1 and 2 pipes whose contents become console output (stdout and
+ * stderr), so that what programs run from R print (system("klist"), a
+ * package's C code calling printf) reaches the browser as it does at a
+ * terminal. rsession's own log, and R's direct writes to the stderr FILE,
+ * stay on the original stderr (the stderr variable is re-pointed at a
+ * duplicate of it), as do sanitizer reports. Call before R starts.
+ */
+int console_capture_stdio(void);
+
+/* Moves what is waiting in the pipes into output events (lock held). Both
+ * threads call it: the I/O thread when the pipes are readable, the R thread
+ * before its own output and prompts, so that a program's output comes
+ * before whatever R prints after the program ended. */
+void console_drain_stdio(void);
 
 /* Called with console.lock held. Queue events; the caller wakes the I/O
  * thread with console_wake() after unlocking (or while holding: it only

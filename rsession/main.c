@@ -371,6 +371,11 @@ int main(int argc, char **argv)
 		                opts.socket_path ? opts.socket_path : "fd 3");
 		return RSESSION_EXIT_FAILURE;
 	}
+	/* Before the I/O thread polls the pipes and before R prints. */
+	r = console_capture_stdio();
+	if (r < 0)
+		log_warn_errno(-r, "Cannot capture the output of child processes; it goes to the "
+		                   "session's log");
 	r = server_start(fd);
 	if (r < 0) {
 		log_error_errno(-r, "Failed to start the I/O thread");

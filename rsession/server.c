@@ -727,7 +727,7 @@ static void *io_main(void *arg)
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 
 	for (;;) {
-		struct pollfd pfd[3 + MAX_CLIENTS];
+		struct pollfd pfd[5 + MAX_CLIENTS];
 		struct client *polled[MAX_CLIENTS];
 		size_t n = 0;
 		int timeout = -1;
@@ -738,16 +738,19 @@ static void *io_main(void *arg)
 		pfd[2] = (struct pollfd){.fd = sig_pipe[0], .events = POLLIN};
 		for (struct client *c = clients; c && n < MAX_CLIENTS; c = c->next) {
 			short ev = POLLIN | (c->out_off < c->out_len ? POLLOUT : 0);
-			pfd[3 + n] = (struct pollfd){.fd = c->fd, .events = ev};
+			pfd[5 + n] = (struct pollfd){.fd = c->fd, .events = ev};
 			polled[n++] = c;
 		}
 
 		pthread_mutex_lock(&console.lock);
 		if (console.force_pending)
 			timeout = 250;
+		/* What child processes print (negative fds are skipped). */
+		pfd[3] = (struct pollfd){.fd = console.stdio_fd[0], .events = POLLIN};
+		pfd[4] = (struct pollfd){.fd = console.stdio_fd[1], .events = POLLIN};
 		pthread_mutex_unlock(&console.lock);
 
-		if (poll(pfd, 3 + n, timeout) < 0 && errno != EINTR) {
+		if (poll(pfd, 5 + n, timeout) < 0 && errno != EINTR) {
 			log_warn("poll failed");
 			continue;
 		}
@@ -755,8 +758,13 @@ static void *io_main(void *arg)
 			accept_clients(); /* new clients are not in polled[] */
 		if (pfd[2].revents & POLLIN)
 			handle_signals();
+		if ((pfd[3].revents | pfd[4].revents) & (POLLIN | POLLHUP | POLLERR)) {
+			pthread_mutex_lock(&console.lock);
+			console_drain_stdio();
+			pthread_mutex_unlock(&console.lock);
+		}
 		for (size_t i = 0; i < n; i++) {
-			short re = pfd[3 + i].revents;
+			short re = pfd[5 + i].revents;
 			if (re & (POLLIN | POLLHUP | POLLERR))
 				client_read(polled[i]);
 			if (!polled[i]->dead && (re & POLLOUT))

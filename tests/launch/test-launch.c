@@ -1547,10 +1547,13 @@ TEST(launch_plain)
 	/* Extra: the launcher's hand-over variables do not reach R. */
 	CHECK_R(&s->c, "Sys.getenv('RSESSION_PROFILE_SCRIPT', unset = 'unset')", "unset");
 	CHECK_R(&s->c, "Sys.getenv('RSESSION_DIAGNOSTICS_FILE', unset = 'unset')", "unset");
-	/* The session's stdout and stderr are the user's own log, not the
-	 * server's: a user must not be able to write into rserver's log. */
+	/* The session's log is the user's own file, not the server's: a
+	 * user must not be able to write into rserver's log. rsession keeps
+	 * it open for its log; its fds 1 and 2 are pipes it reads itself,
+	 * turning what child processes print into console output. */
 	{
 		char logpath[PATH_MAX + 128], fd1[PATH_MAX], link[64];
+		bool log_open = false;
 		ssize_t n;
 		xsnprintf(logpath, sizeof(logpath), "%s/.local/share/rstudio/log/rsession-%s.log",
 		          u->home, s->id);
@@ -1559,8 +1562,20 @@ TEST(launch_plain)
 		CHECK(n > 0);
 		if (n > 0) {
 			fd1[n] = '\0';
-			CHECK_STR(fd1, logpath);
+			CHECK(strncmp(fd1, "pipe:", 5) == 0);
+			say("rsession's fd 1: %s", fd1);
 		}
+		for (int fd = 3; fd < 64 && !log_open; fd++) {
+			xsnprintf(link, sizeof(link), "/proc/%d/fd/%d", (int)s->pid, fd);
+			n = readlink(link, fd1, sizeof(fd1) - 1);
+			if (n > 0) {
+				fd1[n] = '\0';
+				log_open = strcmp(fd1, logpath) == 0;
+			}
+		}
+		CHECK(log_open);
+		if (!log_open)
+			say("no fd of rsession %d is %s", (int)s->pid, logpath);
 		if (lstat(logpath, &st) < 0) {
 			FAIL("session log %s: %s", logpath, strerror(errno));
 		} else {

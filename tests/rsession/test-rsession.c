@@ -2212,6 +2212,52 @@ out:
 	fx_done(&f);
 }
 
+/*
+ * What programs run from R print reaches the console, on the right stream
+ * and before what R prints after them; rsession's own log stays in its
+ * log file.
+ */
+TEST(child_output)
+{
+	struct fx f;
+	struct sess s;
+	struct client c;
+
+	client_init(&c, "c");
+	REQUIRE(fx_init(&f, "child_output") == 0);
+	REQUIRE(sess_start_attach(&f, &s, "childout", NULL, &c) == 0);
+	CHECK(eval_has(&c, "system(\"echo child-out-text\")\n", "stdout", "child-out-text"));
+	CHECK(!strstr(buf_str(&c.err), "child-out-text"));
+	CHECK(eval_has(&c, "system(\"echo child-err-text >&2\")\n", "stderr", "child-err-text"));
+	CHECK(!strstr(buf_str(&c.out), "child-err-text"));
+	/* The program ended before R's cat(): its line comes first (each
+	 * run starts with empty buffers). */
+	for (int i = 0; i < 20; i++) {
+		CHECK(eval_out(&c, "system(\"echo order-first\"); cat(\"order-second\\n\")\n",
+		               "order-second"));
+		if (!in_order(buf_str(&c.out), "order-first", "order-second")) {
+			say("round %d: %s", i, buf_str(&c.out));
+			CHECK(false);
+			break;
+		}
+	}
+	/* Bigger than a pipe's buffer, while R waits for the program. */
+	CHECK(eval_out(&c, "system(\"head -c 300000 /dev/zero | tr '\\\\0' x; echo; echo big-done\")\n",
+	               "big-done"));
+	{
+		size_t xs = 0;
+		for (const char *p = buf_str(&c.out); *p; p++)
+			xs += *p == 'x';
+		CHECK_INT(xs, 300000);
+	}
+	CHECK(log_contains(&s, "started"));
+	CHECK(!log_contains(&s, "child-out-text"));
+	CHECK(!log_contains(&s, "child-err-text"));
+out:
+	client_close(&c);
+	fx_done(&f);
+}
+
 /* ---- main ---- */
 
 static bool keep_root;
@@ -2348,6 +2394,7 @@ int main(void)
 	RUN_TIMED(stalled_client);
 	RUN_TIMED(rprofile_on_resume);
 	RUN_TIMED(startup_output_kept);
+	RUN_TIMED(child_output);
 
 	printf("total %.1f s\n", (double)(now_ms() - t0) / 1000.0);
 	return test_summary();
