@@ -358,6 +358,7 @@ int main(int argc, char **argv)
 	setup_working_dir(home);
 	setup_r_libs_user(home);
 
+	suspend_remove_stale();
 	if (suspend_state_exists())
 		console.state = STATE_RESUMING;
 	else if (opts.resume)

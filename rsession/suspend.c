@@ -87,6 +87,43 @@ static int remove_tree(const char *path)
 	return nftw(path, rm_entry, 16, FTW_DEPTH | FTW_PHYS) < 0 ? -errno : 0;
 }
 
+int suspend_remove_stale(void)
+{
+	char prefix[128];
+	DIR *d = opendir(opts.state_root);
+	struct dirent *e;
+	size_t plen;
+	int n = 0;
+
+	if (!d)
+		return 0;
+	snprintf(prefix, sizeof(prefix), ".%s.tmp-", console.session_id);
+	plen = strlen(prefix);
+	while ((e = readdir(d))) {
+		struct stat st;
+		char *p;
+
+		/* mkdtemp's six characters, nothing else. */
+		if (strncmp(e->d_name, prefix, plen) != 0 || strlen(e->d_name) != plen + 6)
+			continue;
+		if (asprintf(&p, "%s/%s", opts.state_root, e->d_name) < 0)
+			break;
+		/* A directory, never a link to one. */
+		if (lstat(p, &st) == 0 && S_ISDIR(st.st_mode)) {
+			if (remove_tree(p) == 0) {
+				log_info("Session %s: removed %s, left by a suspend that did not finish",
+				         console.session_id, p);
+				n++;
+			} else {
+				log_warn("Session %s: cannot remove %s", console.session_id, p);
+			}
+		}
+		free(p);
+	}
+	closedir(d);
+	return n;
+}
+
 /* fsyncs every regular file in dir, then dir itself. */
 static int fsync_tree(const char *dir)
 {

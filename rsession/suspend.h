@@ -22,6 +22,15 @@
 bool suspend_state_exists(void);
 
 /*
+ * Removes the temporary directories (.<id>.tmp-XXXXXX in the state root) a
+ * suspend of this session left when it was killed mid-write: only one
+ * rsession of a session id runs at a time, so nothing else is writing
+ * them. Each would otherwise keep up to a whole state's worth of space
+ * forever. Call at start, before any suspend. Returns how many went.
+ */
+int suspend_remove_stale(void);
+
+/*
  * Saves the session and exits with RSESSION_EXIT_SUSPENDED (or _FORCE_
  * SUSPENDED). On failure the session keeps running: the previous state is
  * untouched, the requester (client, 0 for a signal) gets the cause.

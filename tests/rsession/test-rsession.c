@@ -2258,6 +2258,60 @@ out:
 	fx_done(&f);
 }
 
+/*
+ * A suspend killed mid-write leaves its temporary directory; the next
+ * rsession of that session removes it, and nothing else.
+ */
+TEST(stale_temp_removed)
+{
+	struct fx f;
+	struct sess s;
+	struct client c;
+	char sd[PATH_MAX], root_dir[PATH_MAX], p[PATH_MAX + 64], outside[PATH_MAX + 64];
+
+	client_init(&c, "c");
+	REQUIRE(fx_init(&f, "stale_temp_removed") == 0);
+	state_dir(&f, "stale", sd, sizeof(sd));
+	xsnprintf(root_dir, sizeof(root_dir), "%s", sd);
+	*strrchr(root_dir, '/') = '\0';
+	REQUIRE(mkdir_p(root_dir, 0700) == 0);
+	/* Left by a killed suspend: removed, contents and all. */
+	xsnprintf(p, sizeof(p), "%s/.stale.tmp-Ab12Cd", root_dir);
+	REQUIRE(mkdir(p, 0700) == 0);
+	xsnprintf(p, sizeof(p), "%s/.stale.tmp-Ab12Cd/environment.RData", root_dir);
+	REQUIRE(write_file(p, "half") == 0);
+	/* Not ours: another session's, a name mkdtemp never makes, a link. */
+	xsnprintf(p, sizeof(p), "%s/.other.tmp-Ab12Cd", root_dir);
+	REQUIRE(mkdir(p, 0700) == 0);
+	xsnprintf(p, sizeof(p), "%s/.stale.tmp-Ab12C", root_dir);
+	REQUIRE(mkdir(p, 0700) == 0);
+	xsnprintf(outside, sizeof(outside), "%s/outside", f.dir);
+	REQUIRE(mkdir(outside, 0700) == 0);
+	xsnprintf(p, sizeof(p), "%s/outside/keep", f.dir);
+	REQUIRE(write_file(p, "keep") == 0);
+	xsnprintf(p, sizeof(p), "%s/.stale.tmp-Zz99Yy", root_dir);
+	REQUIRE(symlink(outside, p) == 0);
+
+	REQUIRE(sess_start_attach(&f, &s, "stale", NULL, &c) == 0);
+	CHECK(eval_out(&c, "1+1\n", "[1] 2"));
+	xsnprintf(p, sizeof(p), "%s/.stale.tmp-Ab12Cd", root_dir);
+	CHECK(!exists(p));
+	xsnprintf(p, sizeof(p), "%s/.other.tmp-Ab12Cd", root_dir);
+	CHECK(is_dir(p));
+	xsnprintf(p, sizeof(p), "%s/.stale.tmp-Ab12C", root_dir);
+	CHECK(is_dir(p));
+	xsnprintf(p, sizeof(p), "%s/.stale.tmp-Zz99Yy", root_dir);
+	CHECK(access(p, F_OK) == 0);
+	xsnprintf(p, sizeof(p), "%s/outside/keep", f.dir);
+	CHECK(exists(p));
+	CHECK(log_contains(&s, "left by a suspend that did not finish"));
+	/* No state was there: a fresh start, not a resume. */
+	CHECK(!is_dir(sd));
+out:
+	client_close(&c);
+	fx_done(&f);
+}
+
 /* ---- main ---- */
 
 static bool keep_root;
@@ -2395,6 +2449,7 @@ int main(void)
 	RUN_TIMED(rprofile_on_resume);
 	RUN_TIMED(startup_output_kept);
 	RUN_TIMED(child_output);
+	RUN_TIMED(stale_temp_removed);
 
 	printf("total %.1f s\n", (double)(now_ms() - t0) / 1000.0);
 	return test_summary();
