@@ -26,11 +26,27 @@ static size_t page_size(void)
 
 int secret_new(const char *src, size_t len, struct secret **ret)
 {
+	struct secret *s;
+	int r;
+
+	if (!ret || (!src && len > 0))
+		return -EINVAL;
+	r = secret_alloc(len, &s);
+	if (r < 0)
+		return r;
+	if (len > 0)
+		memcpy(s->data, src, len);
+	*ret = s;
+	return 0;
+}
+
+int secret_alloc(size_t len, struct secret **ret)
+{
 	size_t ps = page_size(), size;
 	struct secret *s;
 	void *data = NULL;
 
-	if (!ret || (!src && len > 0))
+	if (!ret)
 		return -EINVAL;
 	/* len + 1 for the NUL, rounded up to whole pages, without overflow. */
 	if (len > SIZE_MAX - ps)
@@ -53,8 +69,6 @@ int secret_new(const char *src, size_t len, struct secret **ret)
 	(void)mlock(data, size);
 	(void)madvise(data, size, MADV_DONTDUMP);
 	memset(data, 0, size);
-	if (len > 0)
-		memcpy(data, src, len);
 
 	s->data = data;
 	s->len = len;

@@ -19,6 +19,10 @@ struct secret {
  */
 int secret_new(const char *src, size_t len, struct secret **ret);
 
+/* A new locked secret of len zero bytes (and the NUL after them), for
+ * callers that write the bytes themselves (a decryption). -ENOMEM. */
+int secret_alloc(size_t len, struct secret **ret);
+
 /* Wipes (explicit_bzero), unlocks and frees. Accepts NULL. */
 void secret_free(struct secret *s);
 

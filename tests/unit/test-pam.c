@@ -21,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/wait.h>
@@ -32,6 +33,7 @@
 #include "pamauth.h"
 #include "pamconv.h"
 #include "pamsession.h"
+#include "pwcache.h"
 #include "secret.h"
 #include "test.h"
 
@@ -119,6 +121,222 @@ TEST(secret_edges)
 	CHECK_INT(secret_new("x", 1, NULL), -EINVAL);
 
 	secret_free(NULL);
+}
+
+/* ---- the password cache ------------------------------------------------- */
+
+/* A cached password comes back byte for byte, for its user only. */
+TEST(pwcache_round_trip)
+{
+	struct pwcache *c = NULL;
+	struct secret *pw = secret_of(GOOD_PASSWORD), *got = NULL, *empty = secret_of("");
+
+	CHECK_INT(pwcache_new(&c), 0);
+	if (!c)
+		return;
+	CHECK_INT(pwcache_get(c, "alice", 0, 1000, &got), -ENOENT);
+	CHECK_INT(pwcache_put(c, "alice", pw, 0), 0);
+	CHECK_INT(pwcache_count(c), 1);
+	CHECK_INT(pwcache_get(c, "alice", 10, 1000, &got), 0);
+	CHECK(got && got->len == strlen(GOOD_PASSWORD) && strcmp(got->data, GOOD_PASSWORD) == 0);
+	secret_free(got);
+	got = NULL;
+	CHECK_INT(pwcache_get(c, "bob", 10, 1000, &got), -ENOENT);
+	CHECK(got == NULL);
+	/* Empty passwords (PAM refuses them at sign-in) still round-trip. */
+	CHECK_INT(pwcache_put(c, "bob", empty, 0), 0);
+	CHECK_INT(pwcache_get(c, "bob", 0, 1000, &got), 0);
+	CHECK(got && got->len == 0);
+	secret_free(got);
+	/* Arguments. */
+	CHECK_INT(pwcache_put(c, "", pw, 0), -EINVAL);
+	CHECK_INT(pwcache_put(c, "carol", NULL, 0), -EINVAL);
+	secret_free(pw);
+	secret_free(empty);
+	pwcache_free(c);
+	pwcache_free(NULL);
+}
+
+/* The lifetime counts from the put; a new put restarts it; a shorter
+ * lifetime (a reload) applies to passwords already kept. */
+TEST(pwcache_lifetime)
+{
+	struct pwcache *c = NULL;
+	struct secret *pw = secret_of(GOOD_PASSWORD), *got = NULL;
+
+	CHECK_INT(pwcache_new(&c), 0);
+	if (!c)
+		return;
+	CHECK_INT(pwcache_put(c, "alice", pw, 1000), 0);
+	CHECK_INT(pwcache_next_expiry(c, 1000, 500), 500);
+	CHECK_INT(pwcache_get(c, "alice", 1499, 500, &got), 0);
+	secret_free(got);
+	got = NULL;
+	/* Signing in again at 1400 restarts the clock. */
+	CHECK_INT(pwcache_put(c, "alice", pw, 1400), 0);
+	CHECK_INT(pwcache_get(c, "alice", 1600, 500, &got), 0);
+	secret_free(got);
+	got = NULL;
+	CHECK_INT(pwcache_get(c, "alice", 1900, 500, &got), -ETIME);
+	CHECK(got == NULL);
+	CHECK_INT(pwcache_count(c), 0);
+	/* It stays "expired", not "unknown", until the next sign-in. */
+	CHECK_INT(pwcache_get(c, "alice", 1901, 500, &got), -ETIME);
+	CHECK_INT(pwcache_next_expiry(c, 1901, 500), -1);
+	CHECK_INT(pwcache_put(c, "alice", pw, 2000), 0);
+	CHECK_INT(pwcache_get(c, "alice", 2000, 500, &got), 0);
+	secret_free(got);
+	got = NULL;
+	/* A reload to 100 ms: already too old. */
+	CHECK_INT(pwcache_get(c, "alice", 2100, 100, &got), -ETIME);
+	/* Lifetime 0: never usable. */
+	CHECK_INT(pwcache_put(c, "alice", pw, 3000), 0);
+	CHECK_INT(pwcache_get(c, "alice", 3000, 0, &got), -ETIME);
+	secret_free(pw);
+	pwcache_free(c);
+}
+
+static char expired_names[256];
+
+static void note_expired(const char *user, void *arg)
+{
+	(void)arg;
+	snprintf(expired_names + strlen(expired_names),
+	         sizeof(expired_names) - strlen(expired_names), "%s ", user);
+}
+
+/* The timer's sweep, sign-out, and clearing. */
+TEST(pwcache_expire_forget)
+{
+	struct pwcache *c = NULL;
+	struct secret *pw = secret_of(GOOD_PASSWORD), *got = NULL;
+
+	CHECK_INT(pwcache_new(&c), 0);
+	if (!c)
+		return;
+	CHECK_INT(pwcache_put(c, "alice", pw, 0), 0);
+	CHECK_INT(pwcache_put(c, "bob", pw, 300), 0);
+	CHECK_INT(pwcache_put(c, "carol", pw, 600), 0);
+	CHECK_INT(pwcache_next_expiry(c, 100, 1000), 900);
+	expired_names[0] = '\0';
+	CHECK_INT(pwcache_expire(c, 1000, 1000, note_expired, NULL), 1);
+	CHECK_STR(expired_names, "alice ");
+	CHECK_INT(pwcache_count(c), 2);
+	CHECK_INT(pwcache_next_expiry(c, 1000, 1000), 300);
+	CHECK_INT(pwcache_expire(c, 1000, 1000, note_expired, NULL), 0);
+	/* Sign-out: gone at once, and no longer "expired" either. */
+	CHECK(pwcache_forget(c, "bob"));
+	CHECK(!pwcache_forget(c, "bob"));
+	CHECK_INT(pwcache_get(c, "bob", 1000, 1000, &got), -ENOENT);
+	CHECK(!pwcache_forget(c, "alice")); /* expired: nothing left to wipe */
+	CHECK_INT(pwcache_get(c, "alice", 1000, 1000, &got), -ENOENT);
+	CHECK_INT(pwcache_count(c), 1);
+	CHECK_INT(pwcache_clear(c), 1);
+	CHECK_INT(pwcache_count(c), 0);
+	CHECK_INT(pwcache_get(c, "carol", 1000, 1000, &got), -ENOENT);
+	CHECK(got == NULL);
+	secret_free(pw);
+	pwcache_free(c);
+}
+
+#define RH_BASE 1099511628211ULL
+
+/* A polynomial hash of len bytes, the same as the rolling one below. */
+static uint64_t rolling_hash(const unsigned char *p, size_t len)
+{
+	uint64_t h = 0;
+
+	for (size_t i = 0; i < len; i++)
+		h = h * RH_BASE + p[i];
+	return h;
+}
+
+/*
+ * Whether a window of len bytes with this hash occurs in any private
+ * writable mapping of this process (heap, stack, anonymous pages). Only
+ * the hash is searched for: any copy of the bytes themselves, kept to
+ * search with, would be found.
+ */
+static bool in_own_memory(uint64_t hash, size_t len)
+{
+	FILE *maps = fopen("/proc/self/maps", "re");
+	int mem = open("/proc/self/mem", O_RDONLY | O_CLOEXEC);
+	uint64_t top = 1; /* RH_BASE^(len-1) */
+	char line[512];
+	bool found = false;
+
+	for (size_t i = 1; i < len; i++)
+		top *= RH_BASE;
+	while (maps && mem >= 0 && !found && fgets(line, sizeof(line), maps)) {
+		unsigned long long a, b;
+		char perms[8];
+		if (sscanf(line, "%llx-%llx %7s", &a, &b, perms) != 3 || perms[0] != 'r' ||
+		    perms[1] != 'w' || perms[3] != 'p' || b - a > (1ULL << 30))
+			continue;
+		unsigned char *buf = malloc(b - a);
+		if (!buf)
+			continue;
+		ssize_t n = pread(mem, buf, b - a, (off_t)a);
+		if (n >= (ssize_t)len) {
+			uint64_t h = rolling_hash(buf, len);
+			for (size_t i = len;; i++) {
+				if (h == hash) {
+					found = true;
+					break;
+				}
+				if (i == (size_t)n)
+					break;
+				h = (h - buf[i - len] * top) * RH_BASE + buf[i];
+			}
+		}
+		explicit_bzero(buf, b - a);
+		free(buf);
+	}
+	if (maps)
+		fclose(maps);
+	if (mem >= 0)
+		close(mem);
+	return found;
+}
+
+/*
+ * The cache holds ciphertext only: once the caller's copy is wiped, the
+ * password's bytes are nowhere in this process's memory; a decrypted copy
+ * is, until it is freed. The password is made at run time (so it is not
+ * in the binary), and only its hash is kept to search with.
+ */
+TEST(pwcache_holds_no_plaintext)
+{
+	struct pwcache *c = NULL;
+	struct secret *pw = NULL, *got = NULL;
+	char plain[40];
+	unsigned char rnd[16];
+	uint64_t hash;
+	size_t len;
+
+	if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd))
+		return;
+	for (size_t i = 0; i < sizeof(rnd); i++) {
+		plain[2 * i] = "0123456789abcdef"[rnd[i] >> 4];
+		plain[2 * i + 1] = "0123456789abcdef"[rnd[i] & 15];
+	}
+	len = 2 * sizeof(rnd);
+	hash = rolling_hash((const unsigned char *)plain, len);
+	CHECK_INT(secret_new(plain, len, &pw), 0);
+	explicit_bzero(plain, sizeof(plain));
+	explicit_bzero(rnd, sizeof(rnd));
+	CHECK_INT(pwcache_new(&c), 0);
+	if (!c || !pw)
+		return;
+	CHECK(in_own_memory(hash, len)); /* the search itself works */
+	CHECK_INT(pwcache_put(c, "alice", pw, 0), 0);
+	secret_free(pw);
+	CHECK(!in_own_memory(hash, len));
+	CHECK_INT(pwcache_get(c, "alice", 0, 1000, &got), 0);
+	CHECK(in_own_memory(hash, len));
+	secret_free(got);
+	CHECK(!in_own_memory(hash, len));
+	pwcache_free(c);
 }
 
 /* ---- the conversation -------------------------------------------------- */
@@ -893,6 +1111,10 @@ static int run_tests(void)
 {
 	RUN(secret_copies_exactly);
 	RUN(secret_edges);
+	RUN(pwcache_round_trip);
+	RUN(pwcache_lifetime);
+	RUN(pwcache_expire_forget);
+	RUN(pwcache_holds_no_plaintext);
 	RUN(conv_answers);
 	RUN(conv_text_truncates);
 	RUN(conv_refusals);
