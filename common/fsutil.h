@@ -15,10 +15,14 @@ int fs_fsync_path(const char *path, bool directory);
 int fs_fsync_parent(const char *path);
 
 /*
- * Where program name lives beside program self (NULL: this process's own
- * executable): in the same directory (an installed tree), else in the
- * build tree's sibling directory "<dir>/../<name>/<name>". A malloc'd path,
- * or NULL when self cannot be resolved. The result may not exist.
+ * Where program name lives relative to program self (NULL: this process's
+ * own executable). Looks, in order, in self's directory (rsession beside
+ * rsession-launcher, rserver beside rstudio-server), in the helpers'
+ * directory as installed, "<dir>/../lib/rserver" (rsession-launcher and
+ * rsession seen from rserver in sbin), and in the build tree's sibling
+ * directory "<dir>/../<name>/<name>"; the first that is executable wins.
+ * A malloc'd path, or NULL when self cannot be resolved. When none is
+ * executable, the first place looked ("<dir>/<name>"), which does not exist.
  */
 char *fs_sibling_program(const char *self, const char *name);
 
