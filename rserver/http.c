@@ -1035,6 +1035,8 @@ static bool same_origin(struct http *h, struct lws *wsi)
 
 	header(wsi, WSI_TOKEN_ORIGIN, origin, sizeof(origin));
 	header(wsi, WSI_TOKEN_HOST, host, sizeof(host));
+	if (!host[0])
+		header(wsi, WSI_TOKEN_HTTP_COLON_AUTHORITY, host, sizeof(host));
 	if (!origin[0] || !host[0])
 		return false;
 	snprintf(want, sizeof(want), "%s://%s",
@@ -1095,7 +1097,9 @@ static int ws_receive(struct lws *wsi, struct pss *ps, const void *in, size_t le
 		                 (unsigned char *)"text only", 9);
 		return -1;
 	}
-	if (ps->rx_len + len > MAX_WS_MESSAGE) {
+	/* What the frame still announces counts too: a frame that declares
+	 * a huge length is refused at its first bytes, not kept open. */
+	if (ps->rx_len + len + lws_remaining_packet_payload(wsi) > MAX_WS_MESSAGE) {
 		log_warnx("Closing a console of session %s: a message over %d bytes",
 		          ps->viewer.session ? session_id(ps->viewer.session) : "?",
 		          MAX_WS_MESSAGE);
@@ -1350,6 +1354,14 @@ static int http_callback(struct lws *wsi, enum lws_callback_reasons reason, void
 
 		if (!ps)
 			return -1;
+		/* Every browser sends Host (or :authority over HTTP/2); the
+		 * same-origin checks need it. */
+		if (lws_hdr_total_length(wsi, WSI_TOKEN_HOST) <= 0 &&
+		    lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_COLON_AUTHORITY) <= 0) {
+			log_warnx("Refused a request without a Host header");
+			return respond(wsi, HTTP_STATUS_BAD_REQUEST, "text/plain",
+			               "a Host header is required\n");
+		}
 		/* A kept-alive connection starts each request afresh. */
 		pss_reset(ps);
 		snprintf(ps->path, sizeof(ps->path), "%s", path);
@@ -1509,18 +1521,37 @@ static const struct lws_protocols protocols[] = {
 };
 
 /* lws logs through its own hook; route warnings and errors to ours. */
+/*
+ * lws logs through its own hook; route it to ours. Most of what lws calls
+ * an error is a client's malformed request ("Ran out of header data
+ * space"), which anyone can send without signing in: those are warnings,
+ * at most LWS_LOG_BURST a minute, so that nobody can fill the log.
+ */
+#define LWS_LOG_BURST 20
 static void lws_log(int level, const char *line)
 {
+	static time_t window;
+	static unsigned in_window, suppressed;
+	time_t now = time(NULL);
 	size_t n = strlen(line);
 
 	while (n && (line[n - 1] == '\n' || line[n - 1] == ' '))
 		n--;
-	if (level & LLL_ERR)
-		log_errorx("lws: %.*s", (int)n, line);
-	else if (level & LLL_WARN)
-		log_warnx("lws: %.*s", (int)n, line);
-	else
+	if (!(level & (LLL_ERR | LLL_WARN))) {
 		log_debug("lws: %.*s", (int)n, line);
+		return;
+	}
+	if (now - window >= 60) {
+		if (suppressed)
+			log_warnx("lws: %u more messages in the last minute not shown", suppressed);
+		window = now;
+		in_window = suppressed = 0;
+	}
+	if (++in_window > LWS_LOG_BURST) {
+		suppressed++;
+		return;
+	}
+	log_warnx("lws: %.*s", (int)n, line);
 }
 
 int http_start(uv_loop_t *loop, const struct settings *s, struct http **ret, char *err,
@@ -1535,8 +1566,11 @@ int http_start(uv_loop_t *loop, const struct settings *s, struct http **ret, cha
 	memset(&info, 0, sizeof(info));
 	h->loops[0] = loop;
 	info.foreign_loops = h->loops;
+	/* Text frames must be UTF-8 (RFC 6455 8.1): lws fails a connection
+	 * that sends anything else (close 1007) before we see it. */
 	info.options = LWS_SERVER_OPTION_LIBUV |
-	               LWS_SERVER_OPTION_HTTP_HEADERS_SECURITY_BEST_PRACTICES_ENFORCE;
+	               LWS_SERVER_OPTION_HTTP_HEADERS_SECURITY_BEST_PRACTICES_ENFORCE |
+	               LWS_SERVER_OPTION_VALIDATE_UTF8;
 	info.port = (int)conf_int(s->rserver, RSERVER_WWW_PORT);
 	/* lws takes NULL for "every address". */
 	info.iface = conf_str(s->rserver, RSERVER_WWW_ADDRESS);

@@ -70,7 +70,11 @@ static void forge(const struct cookie_key *k, const char *user_field, const char
 	HMAC(EVP_sha256(), k->data, (int)k->len, (const unsigned char *)mac_input,
 	     strlen(mac_input), mac, &maclen);
 	b64u(mac, maclen, m);
-	snprintf(out, outsize, "%s.%s.%s.%s", user_field, exp, flag, m);
+	/* A forged cookie cut short would test something else: stop. */
+	if ((size_t)snprintf(out, outsize, "%s.%s.%s.%s", user_field, exp, flag, m) >= outsize) {
+		fprintf(stderr, "forge: %zu bytes are not enough\n", outsize);
+		abort();
+	}
 }
 
 /* forge() for a raw user of n bytes, signed over the same text. */
