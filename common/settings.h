@@ -71,9 +71,9 @@ X(RSESSION_DIAGNOSTICS_ENABLED, "rsession-diagnostics-enabled", CONF_BOOL, 0, 0,
 X(RSESSION_DIAGNOSTICS_DIR, "rsession-diagnostics-dir", CONF_PATH, 0, 0, NULL, "/tmp", true,       \
   "Directory for launch diagnostics files", NULL)                                                  \
 X(RSESSION_LAUNCHER_PATH, "rsession-launcher-path", CONF_PATH, 0, 0, NULL, "", false,              \
-  "rsession-launcher program (unset = installed beside rserver)", NULL)                            \
+  "rsession-launcher program (unset = beside rserver or in ../lib/rserver)", NULL)                            \
 X(RSESSION_PATH, "rsession-path", CONF_PATH, 0, 0, NULL, "", true,                                 \
-  "rsession program (unset = installed beside rserver)", NULL)                                     \
+  "rsession program (unset = beside rserver or in ../lib/rserver)", NULL)                                     \
 X(SSL_ENABLED, "ssl-enabled", CONF_BOOL, 0, 0, NULL, "0", false,                                   \
   "Serve HTTPS (TLS 1.2 or later)", NULL)                                                          \
 X(SSL_CERTIFICATE, "ssl-certificate", CONF_PATH, 0, 0, NULL, "", false,                            \

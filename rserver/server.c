@@ -65,9 +65,12 @@ static struct {
 
 /*
  * Opens <database directory>/rstudio.sqlite. The directory and the files
- * become server-user's (0700/0600): the network process keeps using them
+ * become server-user's (0711/0600): the network process keeps using them
  * after it drops privileges, and nobody else may read sessions or sign-in
- * records.
+ * records. The directory is searchable, not listable, by others:
+ * session-temp-dir defaults to a directory inside it
+ * (/var/lib/rstudio-server/session-tmp/<id>, the user's own), which every
+ * session's user must be able to reach.
  */
 static int open_database(const struct settings *s, const struct passwd *pw, char *err,
                          size_t errsize)
@@ -77,12 +80,12 @@ static int open_database(const struct settings *s, const struct passwd *pw, char
 	char *path = NULL;
 	int r;
 
-	if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
+	if (mkdir(dir, 0711) < 0 && errno != EEXIST) {
 		snprintf(err, errsize, "cannot create the database directory %s: %s", dir,
 		         strerror(errno));
 		return -errno;
 	}
-	if (chown(dir, pw->pw_uid, pw->pw_gid) < 0 || chmod(dir, 0700) < 0) {
+	if (chown(dir, pw->pw_uid, pw->pw_gid) < 0 || chmod(dir, 0711) < 0) {
 		snprintf(err, errsize, "cannot give %s to %s: %s", dir, pw->pw_name,
 		         strerror(errno));
 		return -errno;

@@ -393,7 +393,7 @@ static int exec_verify_installation(struct cli *c, const struct cli_command *sel
 	}
 	if (pw)
 		check_dir(&k, "database directory", conf_str(s->database, DATABASE_DIRECTORY),
-		          pw->pw_uid, (gid_t)-1, 0700, su);
+		          pw->pw_uid, (gid_t)-1, 0711, su);
 
 	if (user)
 		check_session(&k, c, user);

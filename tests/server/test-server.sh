@@ -91,7 +91,7 @@ check "monitor runs as root" "0 0 0 0" "$(awk '/^Uid:/ {print $2, $3, $4, $5}' "
 # A non-dumpable process's /proc files belong to root, not to its uid: the
 # server user's other processes cannot read its memory or environment.
 check "network process is not dumpable" "0" "$(stat -c %u "/proc/$pid/environ")"
-check "database directory belongs to server-user, 0700" "$srv_uid 700" "$(stat -c '%u %a' "$tmp/db")"
+check "database directory belongs to server-user, 0711 (searchable for session-tmp)" "$srv_uid 711" "$(stat -c '%u %a' "$tmp/db")"
 check "database file belongs to server-user, 0600" "$srv_uid 600" "$(stat -c '%u %a' "$tmp/db/rstudio.sqlite")"
 check "cookie key created 0600, root's, 32 bytes" "0 600 32" "$(stat -c '%u %a %s' "$tmp/keys/secure-cookie-key")"
 headers=$(curl -s -D - -o /dev/null "$url/__ping__")
