@@ -10,11 +10,13 @@
 #include "strutil.h"
 
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-/* JSON types a field may have; JSON_TRUE stands for "a boolean". */
+/* JSON types a field may have; JSON_TRUE stands for "a boolean", JSON_REAL
+ * for "a number" (an integer or a real). */
 struct field {
 	const char *key;
 	json_type type;
@@ -38,6 +40,14 @@ static const struct message_spec specs[SP_NTYPES] = {
     [SP_SUSPEND] = {"suspend", SESSPROTO_TO_SESSION, {F("force", JSON_TRUE, false)}},
     [SP_QUIT] = {"quit", SESSPROTO_TO_SESSION, {F("save", JSON_STRING, false)}},
     [SP_HISTORY] = {"history", SESSPROTO_TO_SESSION, {{0}}},
+    [SP_PLOT_SIZE] = {"plot-size",
+                      SESSPROTO_TO_SESSION,
+                      {F("width", JSON_INTEGER, true), F("height", JSON_INTEGER, true),
+                       F("dpr", JSON_REAL, true)}},
+    [SP_PLOT_EXPORT_REQ] = {"plot-export",
+                            SESSPROTO_TO_SESSION,
+                            {F("id", JSON_STRING, true), F("width", JSON_INTEGER, true),
+                             F("height", JSON_INTEGER, true), F("dpr", JSON_REAL, true)}},
 
     [SP_HELLO] = {"hello",
                   SESSPROTO_TO_CLIENT,
@@ -64,6 +74,19 @@ static const struct message_spec specs[SP_NTYPES] = {
                    {F("request", JSON_STRING, true), F("ok", JSON_TRUE, true),
                     F("error", JSON_STRING, false)}},
     [SP_HISTORY_REPLY] = {"history", SESSPROTO_TO_CLIENT, {F("lines", JSON_ARRAY, true)}},
+    [SP_PLOT] = {"plot",
+                 SESSPROTO_TO_CLIENT,
+                 {F("png", JSON_STRING, true), F("width", JSON_INTEGER, true),
+                  F("height", JSON_INTEGER, true), F("dpr", JSON_REAL, true),
+                  F("seq", JSON_INTEGER, true), F("page", JSON_INTEGER, true)}},
+    [SP_PLOT_EXPORT] = {"plot-export",
+                        SESSPROTO_TO_CLIENT,
+                        {F("id", JSON_STRING, true), F("png", JSON_STRING, false),
+                         F("width", JSON_INTEGER, false), F("height", JSON_INTEGER, false),
+                         F("error", JSON_STRING, false)}},
+    [SP_HELP] = {"help",
+                 SESSPROTO_TO_CLIENT,
+                 {F("title", JSON_STRING, true), F("text", JSON_STRING, true)}},
 };
 #undef F
 
@@ -76,6 +99,8 @@ static bool type_matches(const json_t *v, json_type want)
 {
 	if (want == JSON_TRUE)
 		return json_is_boolean(v);
+	if (want == JSON_REAL)
+		return json_is_number(v);
 	return json_typeof(v) == want;
 }
 
@@ -90,6 +115,8 @@ static const char *json_type_word(json_type t)
 		return "an array";
 	case JSON_TRUE:
 		return "a boolean";
+	case JSON_REAL:
+		return "a number";
 	default:
 		return "a value";
 	}
@@ -129,6 +156,112 @@ static bool fields_valid(const struct message_spec *spec, json_t *obj, char *err
 			return false;
 		}
 	}
+	return true;
+}
+
+static const char b64_alphabet[] =
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+static bool is_b64(char c)
+{
+	return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+	       c == '+' || c == '/';
+}
+
+bool sessproto_base64_valid(const char *s, size_t len)
+{
+	size_t pad = 0;
+
+	if (len % 4)
+		return false;
+	if (len >= 1 && s[len - 1] == '=')
+		pad++;
+	if (len >= 2 && s[len - 2] == '=')
+		pad++;
+	for (size_t i = 0; i < len - pad; i++)
+		if (!is_b64(s[i]))
+			return false;
+	return true;
+}
+
+char *sessproto_base64(const unsigned char *data, size_t len, size_t *ret_len)
+{
+	size_t n = (len + 2) / 3 * 4, o = 0;
+	char *out = malloc(n + 1);
+
+	if (!out)
+		return NULL;
+	for (size_t i = 0; i < len; i += 3) {
+		uint32_t v = (uint32_t)data[i] << 16;
+		if (i + 1 < len)
+			v |= (uint32_t)data[i + 1] << 8;
+		if (i + 2 < len)
+			v |= data[i + 2];
+		out[o++] = b64_alphabet[v >> 18 & 63];
+		out[o++] = b64_alphabet[v >> 12 & 63];
+		out[o++] = i + 1 < len ? b64_alphabet[v >> 6 & 63] : '=';
+		out[o++] = i + 2 < len ? b64_alphabet[v & 63] : '=';
+	}
+	out[o] = '\0';
+	if (ret_len)
+		*ret_len = o;
+	return out;
+}
+
+static bool id_valid(const char *id)
+{
+	size_t n = strlen(id);
+
+	if (n == 0 || n > SESSPROTO_PLOT_ID_MAX)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!((id[i] >= 'a' && id[i] <= 'z') || (id[i] >= 'A' && id[i] <= 'Z') ||
+		      (id[i] >= '0' && id[i] <= '9') || id[i] == '-' || id[i] == '_'))
+			return false;
+	return true;
+}
+
+static bool export_id_valid(struct sessproto_msg *m, char *err, size_t errsize)
+{
+	m->id = json_string_value(json_object_get(m->json, "id"));
+	if (id_valid(m->id))
+		return true;
+	snprintf(err, errsize, "'plot-export' id must be 1 to %d letters, digits, '-' or '_'",
+	         SESSPROTO_PLOT_ID_MAX);
+	return false;
+}
+
+/* A plot request's size: CSS pixels, device pixel ratio, and the image
+ * that results, all within the limits. */
+static bool plot_size_valid(struct sessproto_msg *m, const char *name, char *err, size_t errsize)
+{
+	json_int_t w = json_integer_value(json_object_get(m->json, "width"));
+	json_int_t h = json_integer_value(json_object_get(m->json, "height"));
+	double dpr = json_number_value(json_object_get(m->json, "dpr"));
+
+	if (w < SESSPROTO_PLOT_MIN_SIZE || w > SESSPROTO_PLOT_MAX_SIZE ||
+	    h < SESSPROTO_PLOT_MIN_SIZE || h > SESSPROTO_PLOT_MAX_SIZE) {
+		snprintf(err, errsize, "'%s' width and height must be %d to %d", name,
+		         SESSPROTO_PLOT_MIN_SIZE, SESSPROTO_PLOT_MAX_SIZE);
+		return false;
+	}
+	if (!isfinite(dpr) || dpr < SESSPROTO_PLOT_MIN_DPR || dpr > SESSPROTO_PLOT_MAX_DPR) {
+		snprintf(err, errsize, "'%s' dpr must be %g to %g", name, SESSPROTO_PLOT_MIN_DPR,
+		         SESSPROTO_PLOT_MAX_DPR);
+		return false;
+	}
+	double pw = round((double)w * dpr), ph = round((double)h * dpr);
+	if (pw < 1 || ph < 1 || pw > SESSPROTO_PLOT_MAX_SIZE || ph > SESSPROTO_PLOT_MAX_SIZE ||
+	    pw * ph > SESSPROTO_PLOT_MAX_PIXELS) {
+		snprintf(err, errsize,
+		         "'%s' asks for an image of %.0f x %.0f pixels; at most %d "
+		         "pixels a side and %d in all",
+		         name, pw, ph, SESSPROTO_PLOT_MAX_SIZE, SESSPROTO_PLOT_MAX_PIXELS);
+		return false;
+	}
+	m->width = (int)w;
+	m->height = (int)h;
+	m->dpr = dpr;
 	return true;
 }
 
@@ -172,10 +305,61 @@ int sessproto_decode(const char *json, size_t len, enum sessproto_dir dir,
 
 	switch (m.type) {
 	case SP_INPUT:
-	case SP_OUTPUT: {
+	case SP_OUTPUT:
+	case SP_HELP: {
 		json_t *text = json_object_get(m.json, "text");
 		m.text = json_string_value(text);
 		m.text_len = json_string_length(text);
+		break;
+	}
+	case SP_PLOT_SIZE:
+		if (!plot_size_valid(&m, "plot-size", err, errsize))
+			goto bad;
+		break;
+	case SP_PLOT_EXPORT_REQ:
+		if (!plot_size_valid(&m, "plot-export", err, errsize) ||
+		    !export_id_valid(&m, err, errsize))
+			goto bad;
+		break;
+	case SP_PLOT_EXPORT: {
+		json_t *png = json_object_get(m.json, "png");
+		bool w = json_object_get(m.json, "width") != NULL;
+		bool h = json_object_get(m.json, "height") != NULL;
+		bool e = json_object_get(m.json, "error") != NULL;
+		if (!export_id_valid(&m, err, errsize))
+			goto bad;
+		if (e ? (png || w || h) : !(png && w && h)) {
+			snprintf(err, errsize,
+			         "'plot-export' carries either png, width and "
+			         "height, or an error");
+			goto bad;
+		}
+		if (png &&
+		    !sessproto_base64_valid(json_string_value(png), json_string_length(png))) {
+			snprintf(err, errsize, "'plot-export' png is not base64");
+			goto bad;
+		}
+		break;
+	}
+	case SP_PLOT: {
+		json_t *png = json_object_get(m.json, "png");
+		json_int_t w = json_integer_value(json_object_get(m.json, "width"));
+		json_int_t h = json_integer_value(json_object_get(m.json, "height"));
+		double dpr = json_number_value(json_object_get(m.json, "dpr"));
+		if (!sessproto_base64_valid(json_string_value(png), json_string_length(png))) {
+			snprintf(err, errsize, "'plot' png is not base64");
+			goto bad;
+		}
+		if (w < 0 || h < 0 || w > SESSPROTO_PLOT_MAX_SIZE || h > SESSPROTO_PLOT_MAX_SIZE ||
+		    !isfinite(dpr) || dpr < 0 || dpr > SESSPROTO_PLOT_MAX_DPR ||
+		    json_integer_value(json_object_get(m.json, "seq")) < 0 ||
+		    json_integer_value(json_object_get(m.json, "page")) < 0) {
+			snprintf(err, errsize, "'plot' has a size, dpr, seq or page out of range");
+			goto bad;
+		}
+		m.width = (int)w;
+		m.height = (int)h;
+		m.dpr = dpr;
 		break;
 	}
 	case SP_SUSPEND:

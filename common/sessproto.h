@@ -48,14 +48,21 @@ enum sessproto_dir {
 
 enum sessproto_type {
 	/* to the session */
-	SP_INPUT,     /* {"text": string}: console input, may hold several lines */
-	SP_INTERRUPT, /* {}: interrupt R if busy; cancel a "+" or readline prompt */
-	SP_STATUS,    /* {}: answered by a "status" message */
-	SP_SUSPEND,   /* {"force": bool}: answered by "result"; on success the
-	               * session exits with RSESSION_EXIT_SUSPENDED (or _FORCED) */
-	SP_QUIT,      /* {"save": "default"|"yes"|"no"}: answered by "result",
-	               * then the session quits as q() would */
-	SP_HISTORY,   /* {}: answered by a "history" message */
+	SP_INPUT,           /* {"text": string}: console input, may hold several lines */
+	SP_INTERRUPT,       /* {}: interrupt R if busy; cancel a "+" or readline prompt */
+	SP_STATUS,          /* {}: answered by a "status" message */
+	SP_SUSPEND,         /* {"force": bool}: answered by "result"; on success the
+	                     * session exits with RSESSION_EXIT_SUSPENDED (or _FORCED) */
+	SP_QUIT,            /* {"save": "default"|"yes"|"no"}: answered by "result",
+	                     * then the session quits as q() would */
+	SP_HISTORY,         /* {}: answered by a "history" message */
+	SP_PLOT_SIZE,       /* "plot-size": {"width", "height", "dpr"}: the browser's
+	                     * plot area in CSS pixels and its device pixel ratio;
+	                     * plots render at width*dpr x height*dpr pixels and the
+	                     * current plot is rendered again at the new size */
+	SP_PLOT_EXPORT_REQ, /* "plot-export": {"id", "width", "height", "dpr"}:
+	                     * render the current plot at this size once, for a
+	                     * download; answered by a "plot-export" message */
 
 	/* to the client */
 	SP_HELLO,         /* {"version", "pid", "session_id", "r_version"} first */
@@ -69,19 +76,48 @@ enum sessproto_type {
 	                   * "session_id", "clients"} */
 	SP_RESULT,        /* {"request", "ok", "error"?} */
 	SP_HISTORY_REPLY, /* "history": {"lines": [string]} */
+	SP_PLOT,          /* {"png", "width", "height", "dpr", "seq", "page"}: the
+	                   * current plot as base64 PNG of width x height pixels;
+	                   * "png" is "" when the plot device was closed. seq
+	                   * counts frames, page counts pages (a frame of the
+	                   * same page replaces the previous one) */
+	SP_PLOT_EXPORT,   /* "plot-export": {"id", "png"?, "width"?, "height"?,
+	                   * "error"?}: the answer to a plot-export request */
+	SP_HELP,          /* {"title", "text"}: a help page or file.show() text
+	                   * for the pager panel */
 
 	SP_NTYPES
 };
+
+/* Limits of the plot requests, checked by the decoder: the plot area in
+ * CSS pixels, the device pixel ratio, and the rendered image in pixels. */
+#define SESSPROTO_PLOT_MIN_SIZE   16
+#define SESSPROTO_PLOT_MAX_SIZE   8192
+#define SESSPROTO_PLOT_MIN_DPR    0.25
+#define SESSPROTO_PLOT_MAX_DPR    8.0
+#define SESSPROTO_PLOT_MAX_PIXELS (4096 * 4096)
+#define SESSPROTO_PLOT_ID_MAX     64 /* letters, digits, '-', '_' */
 
 /* A decoded message. json owns everything; the typed fields borrow from it. */
 struct sessproto_msg {
 	enum sessproto_type type;
 	json_t *json;
-	const char *text; /* SP_INPUT, SP_OUTPUT */
+	const char *text; /* SP_INPUT, SP_OUTPUT, SP_HELP */
 	size_t text_len;
 	bool force;       /* SP_SUSPEND */
 	const char *save; /* SP_QUIT */
+	int width;        /* SP_PLOT_SIZE, SP_PLOT_EXPORT_REQ (CSS pixels) */
+	int height;
+	double dpr;
+	const char *id; /* SP_PLOT_EXPORT_REQ, SP_PLOT_EXPORT */
 };
+
+/* Whether s is valid base64 (RFC 4648, padded; "" is valid). */
+bool sessproto_base64_valid(const char *s, size_t len);
+
+/* Encodes len bytes as padded base64 into a malloc'd NUL-terminated
+ * string; NULL when out of memory. */
+char *sessproto_base64(const unsigned char *data, size_t len, size_t *ret_len);
 
 /* The wire name of a type ("input", "status", ...). */
 const char *sessproto_type_name(enum sessproto_type t);

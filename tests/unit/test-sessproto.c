@@ -156,6 +156,158 @@ TEST(frames)
 	free(big);
 }
 
+TEST(plots)
+{
+	struct sessproto_msg m;
+	char err[256];
+
+	/* The browser's plot area, an integer or a fractional dpr. */
+	CHECK_INT(decode("{\"type\":\"plot-size\",\"width\":640,\"height\":480,\"dpr\":1}",
+			 SESSPROTO_TO_SESSION, &m, err),
+		  0);
+	CHECK_INT(m.type, SP_PLOT_SIZE);
+	CHECK_INT(m.width, 640);
+	CHECK_INT(m.height, 480);
+	CHECK(m.dpr == 1.0);
+	sessproto_msg_free(&m);
+	CHECK_INT(decode("{\"type\":\"plot-size\",\"width\":300,\"height\":200,\"dpr\":1.5}",
+			 SESSPROTO_TO_SESSION, &m, err),
+		  0);
+	CHECK(m.dpr == 1.5);
+	sessproto_msg_free(&m);
+	CHECK_INT(decode("{\"type\":\"plot-export\",\"id\":\"e-1_x\",\"width\":1600,"
+			 "\"height\":1200,\"dpr\":2}",
+			 SESSPROTO_TO_SESSION, &m, err),
+		  0);
+	CHECK_INT(m.type, SP_PLOT_EXPORT_REQ);
+	CHECK_STR(m.id, "e-1_x");
+	CHECK_INT(m.width, 1600);
+	sessproto_msg_free(&m);
+
+	/* What rsession sends. */
+	CHECK_INT(decode("{\"type\":\"plot\",\"png\":\"iVBORw0KGgo=\",\"width\":640,"
+			 "\"height\":480,\"dpr\":1.0,\"seq\":3,\"page\":2}",
+			 SESSPROTO_TO_CLIENT, &m, err),
+		  0);
+	CHECK_INT(m.type, SP_PLOT);
+	CHECK_INT(m.width, 640);
+	sessproto_msg_free(&m);
+	/* The device was closed: no image. */
+	CHECK_INT(decode("{\"type\":\"plot\",\"png\":\"\",\"width\":0,\"height\":0,"
+			 "\"dpr\":1,\"seq\":4,\"page\":2}",
+			 SESSPROTO_TO_CLIENT, &m, err),
+		  0);
+	sessproto_msg_free(&m);
+	CHECK_INT(decode("{\"type\":\"plot-export\",\"id\":\"a\",\"png\":\"AAAA\",\"width\":"
+			 "1,\"height\":1}",
+			 SESSPROTO_TO_CLIENT, &m, err),
+		  0);
+	CHECK_INT(m.type, SP_PLOT_EXPORT);
+	CHECK_STR(m.id, "a");
+	sessproto_msg_free(&m);
+	CHECK_INT(decode("{\"type\":\"plot-export\",\"id\":\"a\",\"error\":\"no plot\"}",
+			 SESSPROTO_TO_CLIENT, &m, err),
+		  0);
+	sessproto_msg_free(&m);
+	CHECK_INT(decode("{\"type\":\"help\",\"title\":\"R Help on mean\",\"text\":\"x\"}",
+			 SESSPROTO_TO_CLIENT, &m, err),
+		  0);
+	CHECK_INT(m.type, SP_HELP);
+	CHECK_STR(m.text, "x");
+	sessproto_msg_free(&m);
+
+	static const struct {
+		const char *json;
+		enum sessproto_dir dir;
+		const char *err;
+	} bad[] = {
+		{"{\"type\":\"plot-size\",\"width\":640,\"height\":480}", SESSPROTO_TO_SESSION,
+		 "lacks field 'dpr'"},
+		{"{\"type\":\"plot-size\",\"width\":640.5,\"height\":480,\"dpr\":1}",
+		 SESSPROTO_TO_SESSION, "'width' must be an integer"},
+		{"{\"type\":\"plot-size\",\"width\":640,\"height\":480,\"dpr\":\"1\"}",
+		 SESSPROTO_TO_SESSION, "'dpr' must be a number"},
+		{"{\"type\":\"plot-size\",\"width\":0,\"height\":480,\"dpr\":1}",
+		 SESSPROTO_TO_SESSION, "width and height must be"},
+		{"{\"type\":\"plot-size\",\"width\":640,\"height\":99999,\"dpr\":1}",
+		 SESSPROTO_TO_SESSION, "width and height must be"},
+		{"{\"type\":\"plot-size\",\"width\":640,\"height\":480,\"dpr\":0}",
+		 SESSPROTO_TO_SESSION, "dpr must be"},
+		{"{\"type\":\"plot-size\",\"width\":640,\"height\":480,\"dpr\":1e300}",
+		 SESSPROTO_TO_SESSION, "dpr must be"},
+		{"{\"type\":\"plot-size\",\"width\":8000,\"height\":8000,\"dpr\":1}",
+		 SESSPROTO_TO_SESSION, "pixels"},
+		{"{\"type\":\"plot-size\",\"width\":3000,\"height\":300,\"dpr\":4}",
+		 SESSPROTO_TO_SESSION, "pixels"},
+		{"{\"type\":\"plot-size\",\"width\":640,\"height\":480,\"dpr\":1,\"x\":1}",
+		 SESSPROTO_TO_SESSION, "has no field 'x'"},
+		{"{\"type\":\"plot-export\",\"id\":\"a b\",\"width\":640,\"height\":480,"
+		 "\"dpr\":1}",
+		 SESSPROTO_TO_SESSION, "id must be"},
+		{"{\"type\":\"plot-export\",\"id\":\"\",\"width\":640,\"height\":480,"
+		 "\"dpr\":1}",
+		 SESSPROTO_TO_SESSION, "id must be"},
+		{"{\"type\":\"plot-export\",\"width\":640,\"height\":480,\"dpr\":1}",
+		 SESSPROTO_TO_SESSION, "lacks field 'id'"},
+		{"{\"type\":\"plot\",\"width\":640,\"height\":480,\"dpr\":1,\"seq\":1,"
+		 "\"page\":1}",
+		 SESSPROTO_TO_SESSION, "unknown message type 'plot'"},
+		{"{\"type\":\"plot\",\"png\":\"a\\\"b\",\"width\":1,\"height\":1,\"dpr\":1,"
+		 "\"seq\":1,\"page\":1}",
+		 SESSPROTO_TO_CLIENT, "png is not base64"},
+		{"{\"type\":\"plot\",\"png\":\"AA=A\",\"width\":1,\"height\":1,\"dpr\":1,"
+		 "\"seq\":1,\"page\":1}",
+		 SESSPROTO_TO_CLIENT, "png is not base64"},
+		{"{\"type\":\"plot\",\"png\":\"\",\"width\":-1,\"height\":1,\"dpr\":1,"
+		 "\"seq\":1,\"page\":1}",
+		 SESSPROTO_TO_CLIENT, "out of range"},
+		{"{\"type\":\"plot\",\"png\":\"\",\"width\":1,\"height\":1,\"dpr\":1,"
+		 "\"seq\":1}",
+		 SESSPROTO_TO_CLIENT, "lacks field 'page'"},
+		{"{\"type\":\"plot-export\",\"id\":\"a\"}", SESSPROTO_TO_CLIENT,
+		 "either png, width and height, or an error"},
+		{"{\"type\":\"plot-export\",\"id\":\"a\",\"png\":\"AAAA\",\"width\":1,"
+		 "\"height\":1,\"error\":\"x\"}",
+		 SESSPROTO_TO_CLIENT, "either png, width and height, or an error"},
+		{"{\"type\":\"plot-export\",\"id\":\"a\",\"png\":\"AAAA\"}", SESSPROTO_TO_CLIENT,
+		 "either png, width and height, or an error"},
+		{"{\"type\":\"help\",\"title\":\"t\"}", SESSPROTO_TO_CLIENT,
+		 "'help' message lacks field 'text'"},
+		{"{\"type\":\"help\",\"title\":\"t\",\"text\":\"x\"}", SESSPROTO_TO_SESSION,
+		 "unknown message type 'help'"},
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		char e[256] = "";
+		CHECK_INT(decode(bad[i].json, bad[i].dir, &m, e), -EBADMSG);
+		CHECK_CONTAINS(e, bad[i].err);
+	}
+}
+
+TEST(base64)
+{
+	static const struct {
+		const char *in, *out;
+	} v[] = {{"", ""},         {"f", "Zg=="},         {"fo", "Zm8="},
+	         {"foo", "Zm9v"},  {"foob", "Zm9vYg=="},  {"fooba", "Zm9vYmE="},
+	         {"foobar", "Zm9vYmFy"}, {"\xff\xfe\x00", "//4A"}};
+
+	for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
+		size_t inlen = i == 7 ? 3 : strlen(v[i].in), n = 99;
+		char *b = sessproto_base64((const unsigned char *)v[i].in, inlen, &n);
+		CHECK(b != NULL);
+		if (!b)
+			continue;
+		CHECK_STR(b, v[i].out);
+		CHECK_INT(n, strlen(v[i].out));
+		CHECK(sessproto_base64_valid(b, n));
+		free(b);
+	}
+	CHECK(!sessproto_base64_valid("Zg=", 3));
+	CHECK(!sessproto_base64_valid("Z===", 4));
+	CHECK(!sessproto_base64_valid("Zm 9", 4));
+	CHECK(!sessproto_base64_valid("=Zm9", 4));
+}
+
 TEST(utf8)
 {
 	char out[64];
@@ -184,6 +336,8 @@ int main(void)
 	RUN(strict);
 	RUN(replies);
 	RUN(frames);
+	RUN(plots);
+	RUN(base64);
 	RUN(utf8);
 	return test_summary();
 }
