@@ -9,14 +9,13 @@
 #include <string.h>
 #include <time.h>
 
+#include "clock.h"
 #include "log.h"
 
 void audit_event(struct db *db, const char *actor, const char *action, const char *target,
                  const char *fmt, ...)
 {
 	char detail[DB_AUDIT_DETAIL_MAX + 1] = "";
-	struct timespec ts;
-	int64_t now;
 	va_list ap;
 	int r;
 
@@ -25,11 +24,9 @@ void audit_event(struct db *db, const char *actor, const char *action, const cha
 		vsnprintf(detail, sizeof(detail), fmt, ap);
 		va_end(ap);
 	}
-	clock_gettime(CLOCK_REALTIME, &ts);
-	now = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 	log_info("audit: %s %s%s%s%s%s", actor, action, target && *target ? " " : "",
 	         target ? target : "", detail[0] ? ": " : "", detail);
-	r = db_audit_add(db, now, actor, action, target, detail);
+	r = db_audit_add(db, now_ms(), actor, action, target, detail);
 	if (r < 0)
 		log_warnx("Cannot record '%s %s' in the audit trail: %s", actor, action,
 		          r == -EIO ? db_error(db) : strerror(-r));

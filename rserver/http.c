@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "audit.h"
+#include "clock.h"
 #include "log.h"
 #include "metrics.h"
 #include "monitor-client.h"
@@ -225,14 +226,6 @@ static void pss_reset(struct pss *ps)
 	}
 	memset(ps, 0, sizeof(*ps));
 	ps->wsi = wsi;
-}
-
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 static struct http *http_of(struct lws *wsi)

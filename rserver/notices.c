@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "config-report.h"
+#include "clock.h"
 #include "log.h"
 #include "notifications.h"
 #include "strutil.h"
@@ -41,14 +42,6 @@ struct notices {
 	notice_id *active; /* the ids delivered as active */
 	size_t nactive;
 };
-
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static bool acked(struct notices *n, const char *user, const char *id)
 {

@@ -34,6 +34,7 @@
 
 #include "admin.h"
 #include "audit.h"
+#include "clock.h"
 #include "config-report.h"
 #include "cookie.h"
 #include "db.h"
@@ -510,9 +511,7 @@ int server_run(const struct cmdline *cl)
 
 	/* The audit trail and sign-in records do not grow without end. */
 	{
-		struct timespec ts;
-		clock_gettime(CLOCK_REALTIME, &ts);
-		int64_t now = (int64_t)ts.tv_sec * 1000;
+		int64_t now = now_ms();
 		db_audit_prune(S.db, now - (int64_t)AUDIT_KEEP_DAYS * 86400000);
 		db_cookie_prune(S.db, now);
 	}

@@ -28,6 +28,7 @@
 #include <unistd.h>
 
 #include "audit.h"
+#include "clock.h"
 #include "log.h"
 #include "metrics.h"
 #include "proc.h"
@@ -131,14 +132,6 @@ struct sessions {
 	bool stats_open;
 	uint32_t stats_req;
 };
-
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static const struct conf *rs_conf(const struct sessions *ss)
 {
