@@ -10,9 +10,10 @@
 static const char *const type_names[MON_TYPE_MAX] = {
     [MON_AUTH_REQ] = "auth",           [MON_LAUNCH_REQ] = "launch",
     [MON_SIGNAL_REQ] = "signal",       [MON_STATS_REQ] = "stats",
-    [MON_RELOAD_REQ] = "reload",       [MON_AUTH_REP] = "auth-reply",
-    [MON_LAUNCH_REP] = "launch-reply", [MON_SIGNAL_REP] = "signal-reply",
-    [MON_STATS_REP] = "stats-reply",   [MON_RELOAD_REP] = "reload-reply",
+    [MON_RELOAD_REQ] = "reload",       [MON_SIGNOUT_REQ] = "sign-out",
+    [MON_AUTH_REP] = "auth-reply",     [MON_LAUNCH_REP] = "launch-reply",
+    [MON_SIGNAL_REP] = "signal-reply", [MON_STATS_REP] = "stats-reply",
+    [MON_RELOAD_REP] = "reload-reply", [MON_SIGNOUT_REP] = "sign-out-reply",
 };
 
 static const char *const auth_names[MON_AUTH_RESULT_MAX] = {
@@ -308,6 +309,10 @@ int mon_decode_request(struct monbuf *m, struct mon_request *ret)
 		break;
 	case MON_RELOAD_REQ:
 		break; /* no fields: mon_end() refuses any payload byte */
+	case MON_SIGNOUT_REQ:
+		if (mon_get_str(m, &r.user) < 0)
+			goto bad;
+		break;
 	default:
 		goto bad;
 	}

@@ -21,8 +21,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* 2: MON_RELOAD_REQ and MON_RELOAD_REP, which renumbered the replies. */
-#define MONPROTO_VERSION  2
+/* 2: MON_RELOAD_REQ and MON_RELOAD_REP, which renumbered the replies.
+ * 3: MON_SIGNOUT_REQ and MON_SIGNOUT_REP, renumbering them again. */
+#define MONPROTO_VERSION  3
 #define MONPROTO_HEADER   12 /* length, version, type, id */
 #define MONPROTO_MAX      (64 * 1024)
 #define MONPROTO_MAX_STR  4096
@@ -35,16 +36,29 @@ enum mon_type {
 	MON_SIGNAL_REQ,   /* str user, str session_id, i32 pid, i32 signal */
 	MON_STATS_REQ,    /* u32 n, n x i32 pid */
 	MON_RELOAD_REQ,   /* (nothing): re-read the configuration files */
+	MON_SIGNOUT_REQ,  /* str user: the user signed out; forget their password */
 	/* monitor -> network */
-	MON_AUTH_REP,   /* u32 result (enum mon_auth_result), str user, str message */
-	MON_LAUNCH_REP, /* i32 pid (0: failed), str socket path, str step, str message */
-	MON_SIGNAL_REP, /* i32 result (0 or -errno), str message */
-	MON_STATS_REP,  /* u32 n, n x (i32 pid, u64 cpu_ms, u64 rss_bytes) */
-	MON_RELOAD_REP, /* i32 result (0 or -errno), str message */
+	MON_AUTH_REP,    /* u32 result (enum mon_auth_result), str user, str message */
+	MON_LAUNCH_REP,  /* i32 pid (0: failed), str socket path, str step, str message */
+	MON_SIGNAL_REP,  /* i32 result (0 or -errno), str message */
+	MON_STATS_REP,   /* u32 n, n x (i32 pid, u64 cpu_ms, u64 rss_bytes) */
+	MON_RELOAD_REP,  /* i32 result (0 or -errno), str message */
+	MON_SIGNOUT_REP, /* i32 result (0 or -errno), str message */
 	MON_TYPE_MAX
 };
 
 #define MON_LAUNCH_RESUME 0x1u
+
+/*
+ * The step of a MON_LAUNCH_REP (pid 0) that means "sign in again": the
+ * launch needs the user's sign-in password (auth-pam-sessions-use-password
+ * with PAM sessions on) and the monitor keeps none for them, because its
+ * lifetime (auth-pam-sessions-password-lifetime-minutes, counted from the
+ * sign-in) has passed, the user signed out, or rserver restarted since.
+ * The message says which, in words for the user. Nothing was started; the
+ * same launch succeeds after a sign-in (MON_AUTH_REQ) of that user.
+ */
+#define MON_LAUNCH_STEP_SIGN_IN "sign-in"
 
 /* Sign-in outcomes; every refusal has its own logged reason. */
 enum mon_auth_result {

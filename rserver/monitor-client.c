@@ -106,6 +106,18 @@ int monitor_client_request_reload(struct monitor_client *mc, struct monbuf *req)
 	return begin(mc, MON_RELOAD_REQ, req);
 }
 
+int monitor_client_request_signout(struct monitor_client *mc, const char *user,
+                                   struct monbuf *req)
+{
+	int r = begin(mc, MON_SIGNOUT_REQ, req);
+
+	if (r == 0)
+		r = mon_put_str(req, user);
+	if (r < 0)
+		mon_free(req);
+	return r;
+}
+
 int monitor_client_send(struct monitor_client *mc, struct monbuf *req)
 {
 	size_t off = 0;
@@ -165,6 +177,9 @@ void mon_reply_free(struct mon_reply *r)
 	case MON_RELOAD_REP:
 		free(r->reload.message);
 		break;
+	case MON_SIGNOUT_REP:
+		free(r->signout.message);
+		break;
 	case MON_STATS_REP:
 		free(r->stats.stats);
 		break;
@@ -203,6 +218,11 @@ static int decode(struct monbuf *m, struct mon_reply *ret)
 		if (mon_get_i32(m, &i) < 0 || i > 0 || mon_get_str(m, &r.reload.message) < 0)
 			goto bad;
 		r.reload.result = i;
+		break;
+	case MON_SIGNOUT_REP:
+		if (mon_get_i32(m, &i) < 0 || i > 0 || mon_get_str(m, &r.signout.message) < 0)
+			goto bad;
+		r.signout.result = i;
 		break;
 	case MON_STATS_REP:
 		if (mon_get_u32(m, &u) < 0 || u > MONPROTO_MAX_PIDS)

@@ -38,7 +38,7 @@ struct mon_launch_reply {
 	char *message;
 };
 
-/* MON_SIGNAL_REP and MON_RELOAD_REP. */
+/* MON_SIGNAL_REP, MON_RELOAD_REP and MON_SIGNOUT_REP. */
 struct mon_signal_reply {
 	int result; /* 0 or -errno */
 	char *message;
@@ -58,6 +58,7 @@ struct mon_reply {
 		struct mon_launch_reply launch;
 		struct mon_signal_reply signal;
 		struct mon_signal_reply reload;
+		struct mon_signal_reply signout;
 		struct {
 			struct mon_stat *stats;
 			size_t n;
@@ -79,6 +80,11 @@ int monitor_client_request_stats(struct monitor_client *mc, const pid_t *pids, s
                                  struct monbuf *req);
 /* Asks the monitor to re-read the configuration files (on SIGHUP). */
 int monitor_client_request_reload(struct monitor_client *mc, struct monbuf *req);
+/* Tells the monitor that user signed out, so that it wipes the sign-in
+ * password it keeps for them (auth-pam-sessions-use-password). The reply
+ * (MON_SIGNOUT_REP) has result 0 and says whether one was kept. */
+int monitor_client_request_signout(struct monitor_client *mc, const char *user,
+                                   struct monbuf *req);
 
 /* Writes the whole request (blocking) and frees it. */
 int monitor_client_send(struct monitor_client *mc, struct monbuf *req);

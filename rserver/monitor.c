@@ -14,9 +14,13 @@
  * (config_load with the same command line) and takes only the reloadable
  * keys; a file with errors changes nothing.
  * Passwords live in locked, wiped memory (pam/secret.h) and, with
- * auth-pam-sessions-use-password, are kept per user for
- * auth-pam-sessions-password-lifetime-minutes so that a launch can give
- * the password to the session's PAM stack.
+ * auth-pam-sessions-use-password, are kept per user, encrypted under a key
+ * of this process (pam/pwcache.h), for
+ * auth-pam-sessions-password-lifetime-minutes from the sign-in, so that a
+ * launch can give the password to the session's PAM stack. The loop wakes
+ * up when the next one expires and wipes it; a sign-out (MON_SIGNOUT_REQ)
+ * wipes the user's at once. A launch that needs a password the monitor no
+ * longer keeps is answered with the step MON_LAUNCH_STEP_SIGN_IN.
  */
 #include "monitor.h"
 
@@ -31,6 +35,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -46,6 +51,7 @@
 #include "pamauth.h"
 #include "proc.h"
 #include "profiles.h"
+#include "pwcache.h"
 #include "secret.h"
 #include "strutil.h"
 
@@ -77,18 +83,13 @@ struct pending {
 	char *message;
 };
 
-/* A remembered sign-in password (auth-pam-sessions-use-password). */
-struct cached_password {
-	char *user;
-	struct secret *password;
-	time_t expires;
-};
-
 static const struct monitor_config *cfg;
 static int net_fd = -1;
 static struct pending *pending[MAX_PENDING];
-static struct cached_password *passwords;
-static size_t npasswords;
+/* Sign-in passwords (auth-pam-sessions-use-password); NULL if the cache
+ * could not be made, which makes every launch that needs one ask for a
+ * sign-in. */
+static struct pwcache *passwords;
 static uint8_t rbuf[MONPROTO_MAX * 2];
 static size_t rlen;
 
@@ -208,51 +209,101 @@ static enum mon_auth_result user_allowed(const char *user, char *msg, size_t msg
 	return MON_AUTH_OK;
 }
 
-static void password_forget(size_t i)
+/* ---- sign-in passwords ------------------------------------------------------ */
+
+/* The cache's clock: monotonic, and counting while the machine sleeps, so
+ * that a lifetime is wall time since the sign-in. */
+static int64_t boot_ms(void)
 {
-	free(passwords[i].user);
-	secret_free(passwords[i].password);
-	passwords[i] = passwords[--npasswords];
+	struct timespec ts;
+
+	clock_gettime(CLOCK_BOOTTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static void password_remember(const char *user, struct secret *pw)
+static double lifetime_minutes(void)
 {
-	double minutes = conf_decimal(rs(), RSERVER_AUTH_PAM_SESSIONS_PASSWORD_LIFETIME_MINUTES);
-	struct cached_password *n;
-
-	for (size_t i = 0; i < npasswords; i++)
-		if (strcmp(passwords[i].user, user) == 0) {
-			password_forget(i);
-			break;
-		}
-	n = reallocarray(passwords, npasswords + 1, sizeof(*n));
-	if (!n)
-		goto drop;
-	passwords = n;
-	passwords[npasswords].user = strdup(user);
-	if (!passwords[npasswords].user)
-		goto drop;
-	passwords[npasswords].password = pw;
-	passwords[npasswords].expires = time(NULL) + (time_t)(minutes * 60);
-	npasswords++;
-	return;
-drop:
-	secret_free(pw);
+	return conf_decimal(rs(), RSERVER_AUTH_PAM_SESSIONS_PASSWORD_LIFETIME_MINUTES);
 }
 
-static struct secret *password_lookup(const char *user)
+static int64_t lifetime_ms(void)
 {
-	time_t now = time(NULL);
+	return (int64_t)(lifetime_minutes() * 60000.0);
+}
 
-	for (size_t i = 0; i < npasswords; i++) {
-		if (passwords[i].expires <= now) {
-			password_forget(i--);
-			continue;
-		}
-		if (strcmp(passwords[i].user, user) == 0)
-			return passwords[i].password;
+/* Keeps a signed-in user's password (a copy; pw stays the caller's). */
+static void password_remember(const char *user, const struct secret *pw)
+{
+	int r = passwords ? pwcache_put(passwords, user, pw, boot_ms()) : -ENOMEM;
+
+	if (r < 0)
+		log_error_errno(-r, "Cannot keep the sign-in password of %s; their sessions will "
+		                    "ask for a sign-in",
+		                user);
+	else
+		log_info("Keeping the sign-in password of %s for %g minutes "
+		         "(auth-pam-sessions-password-lifetime-minutes)",
+		         user, lifetime_minutes());
+}
+
+static void log_expired(const char *user, void *arg)
+{
+	(void)arg;
+	log_info("Wiped the sign-in password of %s: kept for "
+	         "auth-pam-sessions-password-lifetime-minutes (%g)",
+	         user, lifetime_minutes());
+}
+
+/*
+ * Wipes the passwords whose lifetime has passed, or all of them once
+ * auth-pam-sessions-use-password is off (a reload), and returns the
+ * milliseconds until the next expiry (-1: none kept).
+ */
+static int64_t passwords_sweep(void)
+{
+	int64_t now = boot_ms();
+
+	if (!passwords)
+		return -1;
+	if (!conf_bool(rs(), RSERVER_AUTH_PAM_SESSIONS_USE_PASSWORD)) {
+		size_t n = pwcache_clear(passwords);
+		if (n)
+			log_info("Wiped %zu sign-in password%s: auth-pam-sessions-use-password is "
+			         "off",
+			         n, n == 1 ? "" : "s");
+		return -1;
 	}
-	return NULL;
+	pwcache_expire(passwords, now, lifetime_ms(), log_expired, NULL);
+	return pwcache_next_expiry(passwords, now, lifetime_ms());
+}
+
+/*
+ * The password a launch for user needs, in *ret (NULL when the launch
+ * needs none: PAM sessions off or auth-pam-sessions-use-password=0). When
+ * it needs one the monitor does not keep, -ENOENT or -ETIME with msg the
+ * words for the user, who must sign in again.
+ */
+static int password_for_launch(const char *user, struct secret **ret, char *msg, size_t msgsize)
+{
+	int r;
+
+	*ret = NULL;
+	if (!conf_bool(rs(), RSERVER_AUTH_PAM_SESSIONS_ENABLED) ||
+	    !conf_bool(rs(), RSERVER_AUTH_PAM_SESSIONS_USE_PASSWORD))
+		return 0;
+	r = passwords ? pwcache_get(passwords, user, boot_ms(), lifetime_ms(), ret) : -ENOENT;
+	if (r == -ETIME)
+		snprintf(msg, msgsize,
+		         "the password from your sign-in is kept for %g minutes to start sessions, "
+		         "and that time has passed: sign in again",
+		         lifetime_minutes());
+	else if (r == -ENOMEM)
+		snprintf(msg, msgsize, "out of memory");
+	else if (r < 0)
+		snprintf(msg, msgsize,
+		         "no password from your sign-in is kept to start sessions (you signed "
+		         "out, or the server restarted since): sign in again");
+	return r;
 }
 
 /* ---- pending children ------------------------------------------------------ */
@@ -476,10 +527,8 @@ static void finish_auth(struct pending *p)
 	if (result == MON_AUTH_OK) {
 		log_info("Sign-in of '%s' accepted%s%s", p->user,
 		         strcmp(user, p->user) ? " as " : "", strcmp(user, p->user) ? user : "");
-		if (p->password) {
+		if (p->password)
 			password_remember(user, p->password);
-			p->password = NULL;
-		}
 		reply_auth(p->id, MON_AUTH_OK, user, msg ? msg : "");
 	} else {
 		log_warnx("Sign-in of '%s' refused: %s%s%s", p->user,
@@ -607,6 +656,15 @@ static void start_launch(uint32_t id, char *user, char *session_id, uint32_t fla
 		reply_launch(id, 0, "", "arguments", "invalid session id");
 		return;
 	}
+	/* Before anything is made: a launch that needs the sign-in password
+	 * the monitor no longer keeps sends the user to sign in again. */
+	if (password_for_launch(user, &pw, msg, sizeof(msg)) < 0) {
+		log_warnx("Session %s of %s not started: no sign-in password is kept for them "
+		          "(auth-pam-sessions-use-password); asking them to sign in again",
+		          session_id, user);
+		reply_launch(id, 0, "", MON_LAUNCH_STEP_SIGN_IN, msg);
+		return;
+	}
 	p = calloc(1, sizeof(*p));
 	if (p)
 		p->fd = -1;
@@ -637,8 +695,6 @@ static void start_launch(uint32_t id, char *user, char *session_id, uint32_t fla
 	launcher = launcher_path();
 	if (!launcher)
 		goto oom;
-	if (conf_bool(rs(), RSERVER_AUTH_PAM_SESSIONS_USE_PASSWORD))
-		pw = password_lookup(user);
 	if (pipe2(status, O_CLOEXEC) < 0 || (pw && pipe2(pwpipe, O_CLOEXEC) < 0)) {
 		reply_launch(id, 0, "", "monitor", strerror(errno));
 		goto out;
@@ -708,6 +764,7 @@ out:
 	}
 	if (sock >= 0)
 		close(sock);
+	secret_free(pw);
 	pending_free(p);
 	free(launcher);
 	free(dir);
@@ -1005,6 +1062,23 @@ out:
 	diag_free(&d);
 }
 
+/* ---- sign-out -------------------------------------------------------------------- */
+
+/* The user signed out: their sign-in password goes at once. Any user name
+ * is accepted: forgetting is all this can do. */
+static void do_signout(uint32_t id, const char *user)
+{
+	bool had = passwords && pwcache_forget(passwords, user);
+	char msg[256];
+
+	if (had)
+		log_info("Wiped the sign-in password of %s: they signed out", user);
+	snprintf(msg, sizeof(msg), had ? "the sign-in password of %s is wiped"
+	                               : "no sign-in password was kept for %s",
+	         user);
+	reply_result(MON_SIGNOUT_REP, id, 0, msg);
+}
+
 /* ---- dispatch ------------------------------------------------------------------ */
 
 static void protocol_error(const char *what)
@@ -1042,6 +1116,11 @@ static void handle_reload(struct mon_request *q)
 	do_reload(q->id);
 }
 
+static void handle_signout(struct mon_request *q)
+{
+	do_signout(q->id, q->user);
+}
+
 static const struct {
 	enum mon_type type;
 	void (*handler)(struct mon_request *q);
@@ -1052,6 +1131,7 @@ static const struct {
     {MON_SIGNAL_REQ, handle_signal},
     {MON_STATS_REQ, handle_stats},
     {MON_RELOAD_REQ, handle_reload},
+    {MON_SIGNOUT_REQ, handle_signout},
     /* clang-format on */
 };
 
@@ -1172,8 +1252,15 @@ void monitor_main(int fd, const struct monitor_config *config)
 	/* Forked: keep rserver's logging.conf settings, change the name. */
 	log_set_program("rserver-monitor");
 	/* No core dumps and no ptrace from the network process: this
-	 * process holds passwords. */
+	 * process holds passwords. Not dumpable is what forbids the dump
+	 * (with fs.suid_dumpable=0, the default); a core limit of 0 also
+	 * stops the kernel writing one to a file where suid_dumpable=2
+	 * would, and the key and passwords are MADV_DONTDUMP besides. */
 	prctl(PR_SET_DUMPABLE, 0);
+	setrlimit(RLIMIT_CORE, &(struct rlimit){0, 0});
+	if (pwcache_new(&passwords) < 0)
+		log_error("Monitor: cannot make the password cache; sessions that need the "
+		          "sign-in password will ask for a sign-in");
 	signal(SIGPIPE, SIG_IGN);
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGCHLD, &sa, NULL);
@@ -1184,7 +1271,9 @@ void monitor_main(int fd, const struct monitor_config *config)
 		struct pollfd pfd[1 + MAX_PENDING];
 		struct pending *map[MAX_PENDING];
 		size_t np = 0;
-		int timeout = -1;
+		/* Wake up when the next kept password expires, to wipe it. */
+		int64_t next = passwords_sweep();
+		int timeout = next < 0 ? -1 : next > 60000 ? 60000 : (int)next + 1;
 
 		for (size_t i = 0; i < MAX_PENDING; i++)
 			if (pending[i]) {
@@ -1192,7 +1281,8 @@ void monitor_main(int fd, const struct monitor_config *config)
 				pfd[1 + np] =
 				    (struct pollfd){.fd = pending[i]->fd, .events = POLLIN};
 				map[np++] = pending[i];
-				timeout = 50; /* deadlines are checked this often */
+				if (timeout < 0 || timeout > 50)
+					timeout = 50; /* deadlines are checked this often */
 			}
 		pfd[0] = (struct pollfd){.fd = net_fd, .events = POLLIN};
 		if (poll(pfd, 1 + np, timeout) < 0 && errno != EINTR)

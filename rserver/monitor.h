@@ -3,15 +3,20 @@
  *
  * rserver forks it at start, before the network process drops to
  * server-user; the two share a socketpair speaking common/monproto.h. The
- * monitor answers five requests and nothing else:
- *   authenticate  PAM, in a child process per request, killed on timeout
- *   launch        create the session socket, run rsession-launcher
+ * monitor answers six requests and nothing else:
+ *   authenticate  PAM, in a child process per request, killed on timeout;
+ *                 with auth-pam-sessions-use-password the password is
+ *                 kept, encrypted, for later launches
+ *   launch        create the session socket, run rsession-launcher (or
+ *                 answer MON_LAUNCH_STEP_SIGN_IN when the launch needs a
+ *                 sign-in password that is no longer kept)
  *   signal        a session's rsession, after checking the pid is that
  *                 user's rsession for that session id
  *   stats         CPU time and resident memory of rsession processes
  *   reload        re-read the configuration files (rserver got SIGHUP);
  *                 the monitor reads them itself, as root: the network
  *                 process is not trusted to hand it settings
+ *   sign-out      wipe the user's kept sign-in password
  * A malformed or unknown message from the network process ends the
  * monitor (fail closed): a confused peer must not be served.
  */

@@ -2155,7 +2155,7 @@ TEST(use_password)
 	say("pam_exec log of the launch for %s: %s", g->name, log && *log ? log : "(empty)");
 	if (lr.pid > 0) {
 		FAIL("a user who never signed in got a session (pid %d) from a service that needs "
-		     "the password; want a failure at step 'pam'",
+		     "the password; want a failure at step 'sign-in'",
 		     (int)lr.pid);
 		struct sess *leak = sess_new(g, "nopw");
 		if (leak) { /* so that the teardown ends it */
@@ -2163,7 +2163,12 @@ TEST(use_password)
 			leak->launcher = (pid_t)proc_stat_num(lr.pid, 4);
 		}
 	}
-	CHECK_STR(lr.step, "pam");
+	/* The monitor answers "sign in again" itself: no launcher ran, so
+	 * PAM did not either. */
+	CHECK_STR(lr.step, MON_LAUNCH_STEP_SIGN_IN);
+	CHECK_CONTAINS(lr.message, "sign in again");
+	if (log && *log)
+		FAIL("PAM ran for a launch the monitor should have refused: %s", log);
 	if (lr.pid <= 0)
 		check_nothing_left(g, sid, lr.sock, true);
 out:
