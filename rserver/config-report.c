@@ -9,9 +9,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "command.h"
 #include "log.h"
 #include "notifications.h"
 #include "profiles.h"
+#include "sandbox.h"
 
 /* Checks that involve more than one key, reported at the key that turns the
  * feature on. */
@@ -35,6 +37,33 @@ static void check_semantics(const struct settings *s, struct diag *d)
 		diag_add(d, DIAG_WARNING, v->origin ? v->origin : "command line", v->line,
 		         "auth-pam-sessions-use-password=1 has no effect while "
 		         "auth-pam-sessions-enabled=0");
+	}
+	{
+		/* The supervisor contract (rsession-launcher checks it again
+		 * at every launch): an absolute path to an executable. */
+		const struct conf_value *v = &s->rserver->values[RSERVER_RSESSION_EXEC_COMMAND];
+		char err[512];
+		const char *sup = conf_str(s->rserver, RSERVER_RSESSION_EXEC_COMMAND);
+		char **words = NULL;
+		size_t n = 0;
+		struct sandbox sb = {0};
+		const struct sandbox_mask *m;
+
+		if (command_check_supervisor(sup, err, sizeof(err)) < 0)
+			diag_add(d, DIAG_ERROR, v->origin ? v->origin : "command line", v->line, "%s",
+			         err);
+		/* ... and not in a directory the sandbox hides from sessions. */
+		else if (sup && conf_bool(s->rserver, RSERVER_SESSION_SANDBOX_ENABLED) &&
+		         command_split(sup, &words, &n, err, sizeof(err)) == 0 && n > 0 &&
+		         sandbox_plan(s, s->config_dir, &sb) == 0 &&
+		         (m = sandbox_hides(&sb, words[0])))
+			diag_add(d, DIAG_ERROR, v->origin ? v->origin : "command line", v->line,
+			         "rsession-exec-command: %s is inside %s (%s), which "
+			         "session-sandbox-enabled=1 hides from sessions; put the supervisor "
+			         "elsewhere, such as /usr/local/bin",
+			         words[0], m->path, m->what);
+		command_free(words);
+		sandbox_free(&sb);
 	}
 }
 

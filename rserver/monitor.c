@@ -641,11 +641,16 @@ static char *realpath_launcher(void)
 static void start_launch(uint32_t id, char *user, char *session_id, uint32_t flags)
 {
 	struct pending **slot = pending_slot(), *p = NULL;
-	char msg[512] = "", *dir = NULL, *launcher = NULL;
+	char msg[512] = "", *dir = NULL, *launcher = NULL, start_ms[32];
 	struct secret *pw = NULL;
 	int sock = -1, status[2] = {-1, -1}, pwpipe[2] = {-1, -1};
 	int timeout = cfg->launch_timeout_ms ? cfg->launch_timeout_ms : 60000;
 	gid_t gid = 0;
+
+	/* The launcher's own bound for the session's process to become
+	 * rsession, well inside ours, so that its precise reason (a
+	 * supervisor that never execs) arrives rather than our timeout. */
+	snprintf(start_ms, sizeof(start_ms), "%d", timeout / 2 < 100 ? 100 : timeout / 2);
 
 	if (user_allowed(user, msg, sizeof(msg)) != MON_AUTH_OK) {
 		log_warnx("Launch for '%s' refused: %s", user, msg);
@@ -730,6 +735,8 @@ static void start_launch(uint32_t id, char *user, char *session_id, uint32_t fla
 		argv[n++] = cfg->settings->config_dir;
 		if (flags & MON_LAUNCH_RESUME)
 			argv[n++] = "--resume";
+		argv[n++] = "--start-timeout-ms";
+		argv[n++] = start_ms;
 		if (pw) {
 			argv[n++] = "--password-fd";
 			argv[n++] = "5";
@@ -1255,9 +1262,17 @@ void monitor_main(int fd, const struct monitor_config *config)
 	 * process holds passwords. Not dumpable is what forbids the dump
 	 * (with fs.suid_dumpable=0, the default); a core limit of 0 also
 	 * stops the kernel writing one to a file where suid_dumpable=2
-	 * would, and the key and passwords are MADV_DONTDUMP besides. */
+	 * would, and the key and passwords are MADV_DONTDUMP besides. Only
+	 * the soft limit: raising it again takes root, and the tests raise it
+	 * to show that non-dumpability alone stops the dump. */
 	prctl(PR_SET_DUMPABLE, 0);
-	setrlimit(RLIMIT_CORE, &(struct rlimit){0, 0});
+	{
+		struct rlimit core;
+		if (getrlimit(RLIMIT_CORE, &core) == 0) {
+			core.rlim_cur = 0;
+			setrlimit(RLIMIT_CORE, &core);
+		}
+	}
 	if (pwcache_new(&passwords) < 0)
 		log_error("Monitor: cannot make the password cache; sessions that need the "
 		          "sign-in password will ask for a sign-in");

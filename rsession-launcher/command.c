@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "strutil.h"
 
@@ -104,5 +105,46 @@ fail:
 			free(argv[k]);
 		free(argv);
 	}
+	return r;
+}
+
+int command_check_supervisor(const char *text, char *err, size_t errsize)
+{
+	char **argv = NULL, why[256];
+	size_t n = 0;
+	struct stat st;
+	int r = 0;
+
+	if (!text || !*text)
+		return 0;
+	if (command_split(text, &argv, &n, why, sizeof(why)) < 0) {
+		snprintf(err, errsize, "rsession-exec-command: %s", why);
+		return -EINVAL;
+	}
+	if (n == 0) {
+		command_free(argv);
+		return 0;
+	}
+	/* Absolute: the supervisor runs as the user with the session's
+	 * PATH, and a name looked up there is the user's choice, not the
+	 * administrator's. */
+	if (argv[0][0] != '/') {
+		snprintf(err, errsize,
+		         "rsession-exec-command: '%s' is not an absolute path; the supervisor's "
+		         "first word must be the full path of a program (such as /usr/bin/%s)",
+		         argv[0], strrchr(argv[0], '/') ? strrchr(argv[0], '/') + 1 : argv[0]);
+		r = -EINVAL;
+	} else if (stat(argv[0], &st) < 0) {
+		snprintf(err, errsize, "rsession-exec-command: %s: %s", argv[0], strerror(errno));
+		r = -EINVAL;
+	} else if (!S_ISREG(st.st_mode)) {
+		snprintf(err, errsize, "rsession-exec-command: %s is not a regular file", argv[0]);
+		r = -EINVAL;
+	} else if (!(st.st_mode & 0111)) {
+		snprintf(err, errsize, "rsession-exec-command: %s is not executable (mode %04o)",
+		         argv[0], (unsigned)(st.st_mode & 07777));
+		r = -EINVAL;
+	}
+	command_free(argv);
 	return r;
 }

@@ -3,12 +3,16 @@
  *
  * The monitor runs it as
  *   rsession-launcher --user USER --session-id ID [--resume]
- *                     [--config-dir DIR] [--password-fd 5] [--KEY=VALUE ...]
+ *                     [--config-dir DIR] [--password-fd 5]
+ *                     [--start-timeout-ms N] [--KEY=VALUE ...]
  * with fd 3 the session's listening socket and fd 4 the write end of a
  * status pipe. On fd 4 it writes one line, then closes it:
  *   "ok <pid>"                 the session is running as <pid>
  *   "fail <step> <message>"    nothing was started; <step> names the step
- * and it exits with that step's code. After "ok" it stays as the session's
+ * and it exits with that step's code. "ok" comes once the session's
+ * process has become rsession (the exec chain and any supervisor have run:
+ * see STEP_START); --start-timeout-ms bounds that wait (default 30 s).
+ * After "ok" it stays as the session's
  * root parent (holding the PAM session), and when the session ends it
  * writes <server-data-dir>/sessions/<id>.exit (JSON) and exits with the
  * session's status (its exit code, or 128 + signal).
@@ -41,6 +45,13 @@ enum launch_step {
 	STEP_ENV,         /* child: the environment */
 	STEP_CHDIR,       /* child: the home directory */
 	STEP_EXEC,        /* child: exec */
+	/* Added later, so numbered after the others: the exit codes above
+	 * stay what they were. In the order of the sequence, sandbox comes
+	 * before PAM (the plan) and in the child before the groups;
+	 * supervisor with the command line; start last. */
+	STEP_SANDBOX,    /* session-sandbox-enabled: the plan, the namespace */
+	STEP_SUPERVISOR, /* rsession-exec-command: absolute path, executable */
+	STEP_START,      /* after exec: the process did not become rsession */
 	STEP_MAX
 };
 

@@ -8,29 +8,38 @@
  * step's code. The order is deliberate:
  *
  *   parent (root)                         child (root, then the user)
- *   1  arguments                          12 nice (negative needs root)
- *   2  fds 0-4 sane, all others closed    13 CPU affinity, checked against
+ *   1  arguments                          13 nice (negative needs root)
+ *   2  fds 0-4 sane, all others closed    14 CPU affinity, checked against
  *   3  own session (setsid), signals         the online cores
- *   4  rserver.conf, profiles             14 join the memory cgroup
- *   5  the user may run sessions          15 supplementary groups
- *   6  the user's profile                 16 setresgid, setresuid (with
- *   7  the R installation                    RLIMIT_NPROC lifted around it,
- *   8  rlimits, before PAM so that           as sudo does) and the proof
+ *   4  rserver.conf, profiles             15 join the memory cgroup
+ *   5  the user may run sessions          16 the sandbox (session-sandbox-
+ *   6  the user's profile                    enabled): own mount namespace,
+ *   7  the R installation; the               masks, private /tmp
+ *      supervisor: absolute, executable   17 supplementary groups
+ *   8  the sandbox's plan, refused if it  18 setresgid, setresuid (with
+ *      would hide the home, R, rsession      RLIMIT_NPROC lifted around it,
+ *   9  rlimits, before PAM so that           as sudo does) and the proof
  *      pam_limits has the last word          that root cannot come back
- *   9  PAM: acct_mgmt, setcred, open      17 environment from an allow-list
- *   10 per-session TMPDIR, diagnostics    18 chdir home
- *   11 fork                               19 exec: bash (profile scripts),
- *                                            the supervisor, rsession
+ *   10 PAM: acct_mgmt, setcred, open      19 the supervisor is executable
+ *   11 per-session TMPDIR, diagnostics       by the user
+ *   12 fork, then wait until the child    20 environment from an allow-list
+ *      has become rsession: a supervisor  21 chdir home
+ *      that never execs its target is     22 exec: bash (profile scripts),
+ *      reported and stopped, not waited      the supervisor, rsession
+ *      on forever
  *
  * The parent stays as the session's root parent: it holds the PAM session
  * and, when the session ends, closes it (auth-pam-sessions-close=1, or a
  * forced suspend), removes the cgroup and TMPDIR, records how the session
- * ended and exits with its status.
+ * ended and exits with its status. It is a child subreaper, so whatever
+ * the session orphans is its child too: a failed start can stop all of it,
+ * and it reaps what ends.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
 #include <jansson.h>
+#include <limits.h>
 #include <pwd.h>
 #include <sched.h>
 #include <signal.h>
@@ -55,7 +64,9 @@
 #include "pamsession.h"
 #include "privdrop.h"
 #include "profiles.h"
+#include "proc.h"
 #include "rinstall.h"
+#include "sandbox.h"
 #include "secret.h"
 #include "sessproto.h"
 #include "settings.h"
@@ -63,11 +74,22 @@
 
 #define SANE_PATH "/usr/local/bin:/usr/bin:/bin"
 #define MAX_ENV   256
+/* Descriptors the child hands to the shells of the exec chain (closed
+ * before the supervisor runs): the diagnostics file, which the login shell
+ * appends the environment to, and, in the sandbox, rsession-profile, whose
+ * directory the session cannot see. */
+#define CHILD_PROFILE_FD 4
+#define CHILD_DIAG_FD    5
+/* How long the session's process may take to become rsession. */
+#define START_TIMEOUT_MS 30000
+#define STRINGIFY_(x)    #x
+#define STRINGIFY(x)     STRINGIFY_(x)
 
 static const char *const step_names[STEP_MAX - STEP_ARGS] = {
     "arguments", "fds",    "session", "config",      "user",  "profile", "r",
     "limits",    "pam",    "tmpdir",  "diagnostics", "fork",  "nice",    "affinity",
-    "cgroup",    "groups", "uid",     "environment", "chdir", "exec",
+    "cgroup",    "groups", "uid",     "environment", "chdir", "exec",  "sandbox", "supervisor",
+    "start",
 };
 
 const char *launch_step_name(enum launch_step s)
@@ -83,6 +105,7 @@ static struct launch {
 	const char *config_dir;
 	bool resume;
 	int password_fd;
+	int start_timeout_ms;
 	const char *overrides[128][2]; /* --KEY=VALUE for rserver/rsession.conf */
 	size_t noverrides;
 
@@ -101,10 +124,17 @@ static struct launch {
 	struct pamsession *pam; /* open */
 	char *tmpdir;           /* created */
 	char *diag_path;        /* created */
+	int diag_fd;            /* open on diag_path */
 	struct cgroup *cgroup;  /* created */
+	bool sandboxed;         /* session-sandbox-enabled */
+	struct sandbox sandbox; /* its masks */
 	char **exec_argv;
+	bool has_supervisor; /* exec_argv[0] is rsession-exec-command's */
 	pid_t child;
-} L = {.status_fd = LAUNCHER_STATUS_FD, .password_fd = -1};
+} L = {.status_fd = LAUNCHER_STATUS_FD,
+       .password_fd = -1,
+       .diag_fd = -1,
+       .start_timeout_ms = START_TIMEOUT_MS};
 
 /* ---- reporting ---------------------------------------------------------- */
 
@@ -209,6 +239,11 @@ static void parse_args(int argc, char **argv)
 			if (str_to_llong(argv[++i], 5, 5, &fd) < 0)
 				fail(STEP_ARGS, "--password-fd must be 5");
 			L.password_fd = (int)fd;
+		} else if (strcmp(a, "--start-timeout-ms") == 0 && next) {
+			long long ms;
+			if (str_to_llong(argv[++i], 100, 3600000, &ms) < 0)
+				fail(STEP_ARGS, "--start-timeout-ms must be 100-3600000");
+			L.start_timeout_ms = (int)ms;
 		} else if (strcmp(a, "--resume") == 0) {
 			L.resume = true;
 		} else if (strncmp(a, "--", 2) == 0 && (eq = strchr(a, '=')) &&
@@ -310,6 +345,8 @@ static void load_config(void)
 	/* logging.conf's [*] and [@rsession-launcher] sections. */
 	if (r == 0)
 		(void)settings_apply_logging(&L.settings);
+	if (r == 0)
+		L.sandboxed = conf_bool(L.settings.rserver, RSERVER_SESSION_SANDBOX_ENABLED);
 	if (r < 0 || diag_errors(&d)) {
 		char first[512] = "out of memory";
 		for (size_t i = 0; i < d.n; i++)
@@ -386,6 +423,47 @@ static void choose_r(void)
 	if (!L.rsession_path || access(L.rsession_path, X_OK) < 0)
 		fail(STEP_R, "rsession not found at %s",
 		     L.rsession_path ? L.rsession_path : "(unknown)");
+}
+
+/*
+ * session-sandbox-enabled: which directories the session will not see,
+ * refused when that would hide what the session runs or lives in. Checked
+ * here, in the parent and before PAM, so that a bad combination of
+ * settings fails with a message naming them instead of a session that
+ * cannot find its home.
+ */
+static void plan_sandbox(void)
+{
+	const struct {
+		const char *path, *what;
+	} needed[] = {
+	    {L.pw.pw_dir, "the home directory of the user"},
+	    {L.r_home, "the R installation"},
+	    {L.rsession_path, "rsession"},
+	    {L.has_supervisor ? L.exec_argv[0] : NULL, "the supervisor (rsession-exec-command)"},
+	    {"/bin/bash", "bash, which starts the session"},
+	};
+	int r;
+
+	if (!L.sandboxed)
+		return;
+	r = sandbox_plan(&L.settings, L.config_dir, &L.sandbox);
+	if (r < 0)
+		fail(STEP_SANDBOX, "%s", strerror(-r));
+	for (size_t i = 0; i < sizeof(needed) / sizeof(needed[0]); i++) {
+		const struct sandbox_mask *m;
+		if (!needed[i].path)
+			continue;
+		m = sandbox_hides(&L.sandbox, needed[i].path);
+		if (m)
+			fail(STEP_SANDBOX,
+			     "session-sandbox-enabled=1 would hide %s (%s): it is inside %s (%s), "
+			     "which sandboxed sessions do not see",
+			     needed[i].what, needed[i].path, m->path, m->what);
+	}
+	for (size_t i = 0; i < L.sandbox.nmasks; i++)
+		log_debug("Session %s: the sandbox masks %s (%s)", L.session_id,
+		          L.sandbox.masks[i].path, L.sandbox.masks[i].what);
 }
 
 static void set_limit(int resource, const char *name, unsigned long long value)
@@ -492,17 +570,12 @@ static void diag_write(const char *fmt, ...) __attribute__((format(printf, 1, 2)
 static void diag_write(const char *fmt, ...)
 {
 	va_list ap;
-	FILE *f;
 
-	if (!L.diag_path)
-		return;
-	f = fopen(L.diag_path, "ae");
-	if (!f)
+	if (L.diag_fd < 0)
 		return;
 	va_start(ap, fmt);
-	vfprintf(f, fmt, ap);
+	vdprintf(L.diag_fd, fmt, ap);
 	va_end(ap);
-	fclose(f);
 }
 
 static void open_diagnostics(void)
@@ -515,40 +588,80 @@ static void open_diagnostics(void)
 	/* World-writable like /tmp is expected, as in RStudio's default. */
 	if (mkdir(dir, 01777) < 0 && errno != EEXIST)
 		fail(STEP_DIAGNOSTICS, "cannot create %s: %s", dir, strerror(errno));
-	if (asprintf(&L.diag_path, "%s/rsession-diagnostics-%s-%s-%lld.log", dir, L.user,
-	             L.session_id, (long long)time(NULL)) < 0)
-		fail(STEP_DIAGNOSTICS, "out of memory");
 	/* O_EXCL|O_NOFOLLOW: in a shared directory nobody can point this at
-	 * another file. */
-	fd = open(L.diag_path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	 * another file. The descriptor is kept and used for every later
+	 * write, by the launcher and (inherited) by the session's login
+	 * shell, so that nobody can swap the file underneath, and so that it
+	 * stays reachable from inside the sandbox. O_APPEND: both write. A
+	 * name already taken (a relaunch within the same second, or a file
+	 * planted in the shared directory) gets a number after the time. */
+	for (int n = 1;; n++) {
+		free(L.diag_path);
+		L.diag_path = NULL;
+		if ((n == 1 ? asprintf(&L.diag_path, "%s/rsession-diagnostics-%s-%s-%lld.log", dir,
+		                       L.user, L.session_id, (long long)time(NULL))
+		            : asprintf(&L.diag_path, "%s/rsession-diagnostics-%s-%s-%lld-%d.log", dir,
+		                       L.user, L.session_id, (long long)time(NULL), n)) < 0)
+			fail(STEP_DIAGNOSTICS, "out of memory");
+		fd = open(L.diag_path,
+		          O_WRONLY | O_APPEND | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+		if (fd >= 0 || errno != EEXIST || n == 100)
+			break;
+	}
 	if (fd < 0 || fchown(fd, L.pw.pw_uid, L.pw.pw_gid) < 0) {
 		int e = errno;
 		if (fd >= 0)
 			close(fd);
 		fail(STEP_DIAGNOSTICS, "cannot create %s: %s", L.diag_path, strerror(e));
 	}
-	close(fd);
+	L.diag_fd = fd;
 	diag_write("rsession launch diagnostics\nuser: %s (uid %u)\nsession: %s%s\nR home: "
 	           "%s\nstarted: %lld\n",
 	           L.user, (unsigned)L.pw.pw_uid, L.session_id, L.resume ? " (resume)" : "",
 	           L.r_home, (long long)time(NULL));
 }
 
-/* The command the child execs, rsession and its arguments last. */
+/* "--key=value" for every rsession.conf key set in the file or on the
+ * command line, in the canonical form rsession parses back. NULL on OOM. */
+static char *rsession_conf_arg(unsigned k)
+{
+	const struct conf_key *key = &rsession_conf_table.keys[k];
+	char *text = NULL, *arg = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&text, &len);
+
+	if (!f)
+		return NULL;
+	conf_value_print(key, &L.settings.rsession->values[k].v, f);
+	if (fclose(f) == 0 && asprintf(&arg, "--%s=%s", key->name, text) < 0)
+		arg = NULL;
+	free(text);
+	return arg;
+}
+
+/*
+ * The command the child execs, rsession and its arguments last. The
+ * supervisor contract's static half is checked here: rsession-exec-command
+ * names its program by absolute path, and that program exists and is
+ * executable (command_check_supervisor, as --test-config does).
+ */
 static void build_argv(void)
 {
 	const char *sup = conf_str(L.settings.rserver, RSERVER_RSESSION_EXEC_COMMAND);
-	char **words = NULL, err[256], uid[32];
+	char **words = NULL, err[512], uid[32];
 	size_t nwords = 0, n = 0;
 	struct passwd *spw = getpwnam(conf_str(L.settings.rserver, RSERVER_SERVER_USER));
 
+	if (command_check_supervisor(sup, err, sizeof(err)) < 0)
+		fail(STEP_SUPERVISOR, "%s", err);
 	if (sup && command_split(sup, &words, &nwords, err, sizeof(err)) < 0)
-		fail(STEP_CONFIG, "rsession-exec-command: %s", err);
-	L.exec_argv = calloc(nwords + 20 + L.noverrides, sizeof(char *));
+		fail(STEP_SUPERVISOR, "rsession-exec-command: %s", err);
+	L.exec_argv = calloc(nwords + 20 + L.noverrides + RSESSION_NKEYS, sizeof(char *));
 	if (!L.exec_argv)
 		fail(STEP_CONFIG, "out of memory");
 	for (size_t i = 0; i < nwords; i++)
 		L.exec_argv[n++] = words[i];
+	L.has_supervisor = nwords > 0;
 	free(words);
 	L.exec_argv[n++] = L.rsession_path;
 	L.exec_argv[n++] = "--session-id";
@@ -564,8 +677,15 @@ static void build_argv(void)
 		L.exec_argv[n++] = "--allow-uid";
 		L.exec_argv[n++] = strdup(uid);
 	}
+	/* In the sandbox rsession cannot read rsession.conf (the config
+	 * directory is masked): it gets every key set there, or on rserver's
+	 * command line, as an argument instead. */
+	for (unsigned k = 0; L.sandboxed && k < RSESSION_NKEYS; k++)
+		if (L.settings.rsession->values[k].set &&
+		    !(L.exec_argv[n++] = rsession_conf_arg(k)))
+			fail(STEP_CONFIG, "out of memory");
 	/* rsession.conf overrides given to rserver go on to the session. */
-	for (size_t i = 0; i < L.noverrides; i++) {
+	for (size_t i = 0; !L.sandboxed && i < L.noverrides; i++) {
 		char *key = str_copy_n(L.overrides[i][0] + 2,
 		                       (size_t)(L.overrides[i][1] - L.overrides[i][0] - 2));
 		if (key && conf_key_index(&rsession_conf_table, key) >= 0)
@@ -578,6 +698,8 @@ static void build_argv(void)
 /* ---- child steps ---------------------------------------------------------- */
 
 static int child_err_fd = -1;
+/* What child_fds() put on CHILD_PROFILE_FD and CHILD_DIAG_FD. */
+static bool child_profile_fd, child_diag_fd;
 
 static void child_fail(enum launch_step step, const char *fmt, ...)
     __attribute__((format(printf, 2, 3), noreturn));
@@ -724,14 +846,19 @@ static char **child_environment(void)
 	r |= env_add(env, &n, "LD_LIBRARY_PATH", ld);
 	free(ld);
 	r |= env_add(env, &n, "R_HOME", L.r_home);
-	r |= env_add(env, &n, "TMPDIR", L.tmpdir);
-	if (!conf_bool(L.settings.rserver, RSERVER_RSESSION_NO_PROFILE) &&
-	    asprintf(&profile, "%s/rsession-profile", L.config_dir) >= 0) {
-		r |= env_add(env, &n, "RSESSION_PROFILE_SCRIPT", profile);
+	/* In the sandbox the session's directory is /tmp itself. */
+	r |= env_add(env, &n, "TMPDIR", L.sandboxed ? "/tmp" : L.tmpdir);
+	if (!conf_bool(L.settings.rserver, RSERVER_RSESSION_NO_PROFILE)) {
+		if (L.sandboxed)
+			r |= env_add(env, &n, "RSESSION_PROFILE_SCRIPT",
+			             child_profile_fd ? "/proc/self/fd/" STRINGIFY(CHILD_PROFILE_FD)
+			                              : NULL);
+		else if (asprintf(&profile, "%s/rsession-profile", L.config_dir) >= 0)
+			r |= env_add(env, &n, "RSESSION_PROFILE_SCRIPT", profile);
 		free(profile);
+		r |= env_add(env, &n, "RSESSION_DIAGNOSTICS_FILE",
+		             child_diag_fd ? "/proc/self/fd/" STRINGIFY(CHILD_DIAG_FD) : NULL);
 	}
-	if (!conf_bool(L.settings.rserver, RSERVER_RSESSION_NO_PROFILE))
-		r |= env_add(env, &n, "RSESSION_DIAGNOSTICS_FILE", L.diag_path);
 	return r ? NULL : env;
 }
 
@@ -739,15 +866,17 @@ static char **child_environment(void)
  * The first bash sources rsession-profile, the login bash reads /etc/profile
  * and ~/.bash_profile, and both exec the next step, so the session keeps one
  * pid. Every word of the command travels as a positional parameter: nothing
- * from the configuration is ever parsed by a shell.
+ * from the configuration is ever parsed by a shell. Descriptors 4
+ * (rsession-profile, in the sandbox) and 5 (the diagnostics file) are
+ * closed before the next program runs.
  */
 static const char wrapper[] =
     "p=$RSESSION_PROFILE_SCRIPT; unset RSESSION_PROFILE_SCRIPT; "
-    "if [ -r \"$p\" ]; then . \"$p\"; fi; "
+    "if [ -r \"$p\" ]; then . \"$p\"; fi; exec 4<&-; "
     "exec /bin/bash --login -c '"
     "if [ -n \"$RSESSION_DIAGNOSTICS_FILE\" ]; then "
     "{ echo \"== environment after profile scripts\"; env; } >> \"$RSESSION_DIAGNOSTICS_FILE\"; "
-    "fi; unset RSESSION_DIAGNOSTICS_FILE; exec \"$@\"' rsession \"$@\"";
+    "fi; unset RSESSION_DIAGNOSTICS_FILE; exec 5>&-; exec \"$@\"' rsession \"$@\"";
 
 /*
  * The session's stdin is /dev/null and its stdout and stderr (rsession's
@@ -782,15 +911,166 @@ static void child_stdio(void)
 	free(path);
 }
 
+/* Puts src on target without close-on-exec (dup2 onto itself would keep
+ * the flag). */
+static int place_fd(int src, int target)
+{
+	if (src == target)
+		return fcntl(target, F_SETFD, 0);
+	if (dup2(src, target) < 0)
+		return -1;
+	close(src);
+	return 0;
+}
+
+/*
+ * The descriptors the exec chain inherits besides 0-3: the diagnostics
+ * file on CHILD_DIAG_FD and, in the sandbox, rsession-profile on
+ * CHILD_PROFILE_FD, both opened while root and before the sandbox hides
+ * their directories. The shells reach them as /proc/self/fd/N (a reopen,
+ * so checked against the user's permissions on the file) and close them
+ * before the supervisor runs. The status pipe goes first, which frees
+ * CHILD_PROFILE_FD.
+ */
+static void child_fds(void)
+{
+	bool no_profile = conf_bool(L.settings.rserver, RSERVER_RSESSION_NO_PROFILE);
+	int fd = fcntl(child_err_fd, F_DUPFD_CLOEXEC, 10);
+
+	if (fd < 0)
+		child_fail(STEP_FDS, "fcntl: %s", strerror(errno));
+	close(child_err_fd);
+	child_err_fd = fd;
+	close(LAUNCHER_STATUS_FD);
+	if (no_profile)
+		return; /* the launcher writes the diagnostics itself */
+	if (L.diag_fd >= 0) {
+		if (place_fd(L.diag_fd, CHILD_DIAG_FD) < 0)
+			child_fail(STEP_FDS, "diagnostics file: %s", strerror(errno));
+		child_diag_fd = true;
+	}
+	L.diag_fd = -1;
+	if (L.sandboxed) {
+		char *path = NULL;
+		if (asprintf(&path, "%s/rsession-profile", L.config_dir) < 0)
+			child_fail(STEP_FDS, "out of memory");
+		fd = open(path, O_RDONLY | O_NOCTTY);
+		if (fd >= 0 && place_fd(fd, CHILD_PROFILE_FD) < 0)
+			child_fail(STEP_FDS, "%s: %s", path, strerror(errno));
+		child_profile_fd = fd >= 0;
+		if (fd < 0 && errno != ENOENT)
+			log_warn("Session %s: cannot open %s; sessions start without it", L.session_id,
+			         path);
+		free(path);
+	}
+}
+
+/*
+ * A file Kerberos ticket cache in the host's /tmp or /var/tmp, where
+ * pam_krb5 puts it by default (/tmp/krb5cc_<uid>_XXXXXX): the sandbox
+ * gives the session its own /tmp, where KRB5CCNAME would name nothing. The
+ * child reads the cache before entering the sandbox and, as the user,
+ * writes it at the same path in the private /tmp: the session's own copy,
+ * gone with its /tmp. The copy sits in locked memory meanwhile. A cache
+ * elsewhere (a KEYRING:, KCM: or ccache_dir cache) is left alone: the
+ * sandbox hides nothing of it.
+ */
+static struct {
+	char *path;
+	struct secret *data;
+} ccache;
+
+static void ccache_read(void)
+{
+	char **pe = L.pam ? pamsession_env(L.pam) : NULL, buf[65536];
+	const char *cc = NULL, *path;
+	struct stat st;
+	size_t len = 0;
+	ssize_t n;
+	int fd;
+
+	for (char **p = pe; p && *p && !cc; p++)
+		if (strncmp(*p, "KRB5CCNAME=", 11) == 0)
+			cc = *p + 11;
+	path = cc && strncmp(cc, "FILE:", 5) == 0 ? cc + 5 : cc;
+	if (!path || (strncmp(path, "/tmp/", 5) != 0 && strncmp(path, "/var/tmp/", 9) != 0) ||
+	    strstr(path, "/../"))
+		goto out;
+	fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_uid != L.pw.pw_uid) {
+		log_warnx("Session %s: KRB5CCNAME names %s, which is not a ticket cache of %s; "
+		          "the sandboxed session will not see it",
+		          L.session_id, path, L.user);
+		if (fd >= 0)
+			close(fd);
+		goto out;
+	}
+	while (len < sizeof(buf) && (n = read(fd, buf + len, sizeof(buf) - len)) != 0) {
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			break;
+		len += (size_t)n;
+	}
+	close(fd);
+	ccache.path = strdup(path);
+	if (!ccache.path || secret_new(buf, len, &ccache.data) < 0)
+		child_fail(STEP_SANDBOX, "out of memory");
+out:
+	explicit_bzero(buf, sizeof(buf));
+	pamsession_env_free(pe);
+}
+
+/* As the user, inside the sandbox. */
+static void ccache_write(void)
+{
+	int fd;
+
+	if (!ccache.path)
+		return;
+	fd = open(ccache.path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd < 0 || write(fd, ccache.data->data, ccache.data->len) != (ssize_t)ccache.data->len)
+		log_warn("Session %s: cannot copy the ticket cache to %s in the sandbox",
+		         L.session_id, ccache.path);
+	if (fd >= 0)
+		close(fd);
+	secret_free(ccache.data);
+	ccache.data = NULL;
+}
+
+static void child_sandbox(void)
+{
+	char err[512];
+
+	if (!L.sandboxed)
+		return;
+	ccache_read();
+	if (sandbox_enter(&L.sandbox, L.tmpdir, err, sizeof(err)) < 0)
+		child_fail(STEP_SANDBOX, "%s", err);
+}
+
+/* The supervisor as the user sees it: executable by them and, in the
+ * sandbox, not hidden. */
+static void child_check_supervisor(void)
+{
+	if (L.has_supervisor && access(L.exec_argv[0], X_OK) < 0)
+		child_fail(STEP_SUPERVISOR, "rsession-exec-command: %s cannot be run by %s: %s%s",
+		           L.exec_argv[0], L.user, strerror(errno),
+		           L.sandboxed && errno == ENOENT ? " inside the session sandbox" : "");
+}
+
 static void child(int err_fd) __attribute__((noreturn));
 static void child(int err_fd)
 {
 	char **env;
 
 	child_err_fd = err_fd;
-	close(LAUNCHER_STATUS_FD);
+	child_fds();
 	child_limits_and_placement();
+	child_sandbox();
 	child_drop_privileges();
+	ccache_write();
+	child_check_supervisor();
 	child_stdio();
 	env = child_environment();
 	if (!env)
@@ -798,18 +1078,15 @@ static void child(int err_fd)
 	if (chdir(L.pw.pw_dir) < 0 && chdir("/") < 0)
 		child_fail(STEP_CHDIR, "chdir %s: %s", L.pw.pw_dir, strerror(errno));
 	if (conf_bool(L.settings.rserver, RSERVER_RSESSION_NO_PROFILE)) {
-		/* No shell runs: the launcher records the environment itself. */
-		if (L.diag_path) {
-			FILE *f = fopen(L.diag_path, "ae");
-			if (f) {
-				fputs("== environment (rsession-no-profile=1)\n", f);
-				for (char **e = env; *e; e++)
-					fprintf(f, "%s\n", *e);
-				fclose(f);
-			}
+		/* No shell runs: the launcher records the environment itself,
+		 * through the descriptor opened before the sandbox. */
+		if (L.diag_fd >= 0) {
+			dprintf(L.diag_fd, "== environment (rsession-no-profile=1)\n");
+			for (char **e = env; *e; e++)
+				dprintf(L.diag_fd, "%s\n", *e);
 		}
-		/* execvpe searches the session's PATH for the supervisor. */
-		execvpe(L.exec_argv[0], L.exec_argv, env);
+		/* The supervisor is an absolute path: no PATH search. */
+		execve(L.exec_argv[0], L.exec_argv, env);
 		child_fail(STEP_EXEC, "%s: %s", L.exec_argv[0], strerror(errno));
 	}
 	size_t n = 0;
@@ -885,23 +1162,191 @@ static void write_exit_record(int status, bool oom)
 	}
 }
 
-static int wait_for_session(void)
+/* Signals meant for the session (an administrator's kill of the launcher)
+ * go on to it. Installed in the parent only, after fork. */
+static void forward_signals(void)
 {
 	struct sigaction sa = {.sa_handler = forward_signal, .sa_flags = SA_RESTART};
-	int status, code;
-	bool oom = false;
 
-	/* Signals meant for the session (an administrator's kill of the
-	 * launcher) go on to it. */
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGHUP, &sa, NULL);
 	sigaction(SIGUSR1, &sa, NULL);
 	sigaction(SIGUSR2, &sa, NULL);
-	while (waitpid(L.child, &status, 0) < 0)
-		if (errno != EINTR)
+}
+
+static void nap_ms(int ms)
+{
+	struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+
+	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+		;
+}
+
+static int64_t mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* "/usr/bin/bash (bash --login -c ...)": what pid runs, for messages; and
+ * whether it is running the supervisor (its program, or the script an
+ * interpreter was given). */
+static bool describe(pid_t pid, char *out, size_t size)
+{
+	char path[64], exe[PATH_MAX], *cmd = NULL, *p;
+	size_t len = 0;
+	ssize_t n;
+	bool in_sup = false;
+
+	snprintf(path, sizeof(path), "/proc/%d/exe", (int)pid);
+	n = readlink(path, exe, sizeof(exe) - 1);
+	exe[n > 0 ? n : 0] = '\0';
+	snprintf(path, sizeof(path), "/proc/%d/cmdline", (int)pid);
+	if (file_read_all(path, 4096, &cmd, &len) == 0 && len > 0) {
+		const char *a0 = cmd, *a1 = memchr(cmd, '\0', len);
+		a1 = a1 && a1 + 1 < cmd + len ? a1 + 1 : "";
+		in_sup = L.has_supervisor &&
+		         (strcmp(a0, L.exec_argv[0]) == 0 || strcmp(a1, L.exec_argv[0]) == 0 ||
+		          strcmp(exe, L.exec_argv[0]) == 0);
+		for (p = cmd; p < cmd + len - 1; p++)
+			if (*p == '\0')
+				*p = ' ';
+		snprintf(out, size, "%.250s (%.200s%s)", exe[0] ? exe : "?", cmd,
+		         len > 200 ? "..." : "");
+	} else {
+		snprintf(out, size, "%.250s", exe[0] ? exe : "?");
+	}
+	free(cmd);
+	return in_sup;
+}
+
+/* Kills the session's process (unless it was reaped already: its pid may
+ * be another's by now) and everything below it, orphans included (they
+ * are ours: the launcher is a subreaper), and reaps them. */
+static void kill_session_tree(bool child_reaped)
+{
+	pid_t pids[512];
+
+	if (!child_reaped)
+		kill(L.child, SIGSTOP); /* no new children while we look */
+	/* A few rounds: a process may fork between a look and the kill. */
+	for (int round = 0; round < 20; round++) {
+		size_t n = proc_descendants(getpid(), pids, sizeof(pids) / sizeof(pids[0]));
+		if (n == 0)
+			break;
+		for (size_t i = 0; i < n; i++)
+			kill(pids[i], SIGKILL);
+		nap_ms(10);
+		while (waitpid(-1, NULL, WNOHANG) > 0)
+			;
+	}
+}
+
+/*
+ * 12: the supervisor contract's dynamic half. The session's process has
+ * exec'd bash; it must become rsession (the login shell execs the
+ * supervisor, which must exec its target). Until it does, the monitor is
+ * not told "ok": a supervisor that runs its target as a child, sleeps, or
+ * exits without exec'ing would otherwise leave the network process waiting
+ * for a greeting that never comes. Watched through /proc/<pid>/exe (the
+ * kernel's record of the program, which the user cannot fake): if the
+ * process ends first, or is not rsession after --start-timeout-ms, the
+ * launch fails at step "start" naming what ran, and whatever it started
+ * is killed.
+ */
+static void wait_for_rsession(void)
+{
+	char *want = realpath(L.rsession_path, NULL), exe[PATH_MAX], what[512], path[64];
+	int64_t t0 = mono_ms(), deadline = t0 + L.start_timeout_ms;
+	const char *sup = L.has_supervisor ? L.exec_argv[0] : NULL;
+	int status = 0;
+	bool ended = false, in_sup = false;
+
+	if (!want)
+		fail(STEP_START, "rsession %s: %s", L.rsession_path, strerror(errno));
+	snprintf(path, sizeof(path), "/proc/%d/exe", (int)L.child);
+	what[0] = '\0';
+	for (;;) {
+		ssize_t n = readlink(path, exe, sizeof(exe) - 1);
+		pid_t pid;
+
+		if (n > 0) {
+			exe[n] = '\0';
+			if (strcmp(exe, want) == 0) {
+				free(want);
+				return;
+			}
+		}
+		/* Reap what ended: the session's process, or an orphan. */
+		while ((pid = waitpid(-1, &status, WNOHANG)) > 0 && pid != L.child)
+			;
+		if (pid == L.child) {
+			ended = true;
+			break;
+		}
+		if (mono_ms() >= deadline) {
+			in_sup = describe(L.child, what, sizeof(what));
+			break;
+		}
+		/* Most starts take tens of milliseconds. */
+		nap_ms(mono_ms() - t0 < 1000 ? 5 : 50);
+	}
+	free(want);
+	if (ended) {
+		char how[64];
+		/* The child is gone; what it left behind goes too. */
+		kill_session_tree(true);
+		if (WIFSIGNALED(status))
+			snprintf(how, sizeof(how), "killed by signal %d", WTERMSIG(status));
+		else
+			snprintf(how, sizeof(how), "exit status %d", WEXITSTATUS(status));
+		if (sup)
+			fail(STEP_START,
+			     "the session ended (%s) before rsession started: the supervisor %s "
+			     "(rsession-exec-command) must exec the command line it is given, as "
+			     "'exec \"$@\"' does; see ~/.local/share/rstudio/log/rsession-%s.log",
+			     how, sup, L.session_id);
+		fail(STEP_START,
+		     "the session ended (%s) before rsession started: see rsession-profile, the "
+		     "user's login scripts and ~/.local/share/rstudio/log/rsession-%s.log",
+		     how, L.session_id);
+	}
+	kill_session_tree(false);
+	if (sup && in_sup)
+		fail(STEP_START,
+		     "the supervisor %s (rsession-exec-command) did not exec rsession within %.1f s "
+		     "and was stopped: a supervisor must exec the command line it is given, as "
+		     "'exec \"$@\"' does; the session's process was running %s",
+		     sup, L.start_timeout_ms / 1000.0, what);
+	fail(STEP_START,
+	     "rsession did not start within %.1f s and the session was stopped: its process was "
+	     "still running %s%s",
+	     L.start_timeout_ms / 1000.0, what,
+	     sup ? "; a supervisor (rsession-exec-command) must exec the command line it is given"
+	         : "; rsession-profile or the user's login scripts may be waiting for something");
+}
+
+static int wait_for_session(void)
+{
+	int status = 0, code;
+	bool oom = false;
+
+	/* Orphans of the session are the launcher's children too (it is
+	 * their subreaper): reap them as they end, until the session does. */
+	for (;;) {
+		int st;
+		pid_t pid = waitpid(-1, &st, 0);
+		if (pid == L.child) {
+			status = st;
+			break;
+		}
+		if (pid < 0 && errno != EINTR)
 			return 1;
+	}
 	if (L.cgroup)
 		oom = cgroup_oom_killed(L.cgroup);
 	write_exit_record(status, oom);
@@ -933,10 +1378,11 @@ int main(int argc, char **argv)
 	load_config();          /* 4 */
 	check_user();           /* 5 */
 	choose_r();             /* 6, 7 */
-	build_argv();
-	apply_limits(); /* 8 */
-	open_pam();     /* 9 */
-	make_tmpdir();  /* 10 */
+	build_argv();           /* 7 */
+	plan_sandbox();         /* 8 */
+	apply_limits();         /* 9 */
+	open_pam();             /* 10 */
+	make_tmpdir();          /* 11 */
 	open_diagnostics();
 	if (profile_int(PROFILE_MAX_RSS_MB) > 0) {
 		char err[512];
@@ -948,10 +1394,13 @@ int main(int argc, char **argv)
 	for (size_t i = 0; L.exec_argv[i]; i++)
 		diag_write("argv[%zu]: %s\n", i, L.exec_argv[i]);
 
-	/* 11: the child reports a failure before exec on a close-on-exec
-	 * pipe; end-of-file without a message means exec succeeded. */
+	/* 12: the child reports a failure before exec on a close-on-exec
+	 * pipe; end-of-file without a message means exec succeeded. As the
+	 * subreaper, the launcher adopts what the session orphans. */
 	if (pipe2(pipefd, O_CLOEXEC) < 0)
 		fail(STEP_FORK, "pipe: %s", strerror(errno));
+	if (prctl(PR_SET_CHILD_SUBREAPER, 1) < 0)
+		fail(STEP_FORK, "PR_SET_CHILD_SUBREAPER: %s", strerror(errno));
 	L.child = fork();
 	if (L.child < 0)
 		fail(STEP_FORK, "fork: %s", strerror(errno));
@@ -961,6 +1410,7 @@ int main(int argc, char **argv)
 	}
 	close(pipefd[1]);
 	close(LAUNCHER_SOCKET_FD); /* the session holds it now */
+	forward_signals();
 	do
 		n = read(pipefd[0], buf, sizeof(buf) - 1);
 	while (n < 0 && errno == EINTR);
@@ -975,6 +1425,7 @@ int main(int argc, char **argv)
 		fail(step >= STEP_ARGS && step < STEP_MAX ? (enum launch_step)step : STEP_EXEC,
 		     "%s", *msg ? msg + 1 : "failed");
 	}
+	wait_for_rsession();
 	log_info("Session %s of %s started as pid %d (R %s)", L.session_id, L.user, (int)L.child,
 	         L.r_home);
 	status_line("ok %d", (int)L.child);

@@ -107,7 +107,7 @@ cat >"$tmp/a/rserver.conf" <<'CONF'
 www-port=8080
 www-address=127.0.0.1
 auth-timeout-minutes=0.5
-rsession-exec-command=nice -n 10
+rsession-exec-command=/usr/bin/nice -n 10
 auth-required-user-group=rusers
 CONF
 printf 'session-timeout-minutes=0.05\nsession-timeout-kill-hours=2.5\n' >"$tmp/a/rsession.conf"

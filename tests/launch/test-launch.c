@@ -35,7 +35,16 @@
  * Everything waits for events with deadlines (files, /proc, replies);
  * nothing sleeps a fixed long time. The tests numbered 1-12 follow the
  * issue item by item; 13 and the checks marked "extra" probe neighbouring
- * promises of launcher.h, rsession-launcher/main.c and monitor.h.
+ * promises of launcher.h, rsession-launcher/main.c and monitor.h. The
+ * tests after them follow issue 12 (session sandbox, supervisor contract,
+ * cached sign-in passwords). The sandbox hides /tmp, so they need a second
+ * root outside it:
+ *   /var/lib/rs-lt-<pid>-XXXXXX  config dir, database, cookie key,
+ *                               server-data-dir, session-temp-dir, and the
+ *                               homes of users rs_lt_<pid>_sb1 and _sb2
+ * and a PAM service rs-lt-<pid>-sesskrb whose auth stack stands in for
+ * pam_krb5: a pam_exec script that checks the password it is given against
+ * the user's SHA-256 and "gets a ticket" (a file with a serial number).
  *
  *   RSESSION=build/rsession/rsession \
  *   LAUNCHER=build/rsession-launcher/rsession-launcher \
@@ -66,6 +75,7 @@
 
 #include "client.h"
 #include "cmdline.h"
+#include "config-report.h"
 #include "launcher.h"
 #include "monitor-client.h"
 #include "monitor.h"
@@ -111,7 +121,18 @@ static char cur_log[PATH_MAX]; /* the current test's monitor log */
 static char sid_prefix[32];    /* "lt<pid>-": every session id of the run */
 static char name_prefix[32];   /* "rs_lt_<pid>_": every user and group */
 static char group_name[64], server_user[64];
-static char svc_auth[64], svc_session[64], svc_exec[64], svc_pw[64], svc_slow[64];
+static char svc_auth[64], svc_session[64], svc_exec[64], svc_pw[64], svc_slow[64], svc_krb[64],
+    svc_cc[64];
+/* The second root, outside /tmp (see the top). */
+static char sb_root[PATH_MAX], sb_conf[PATH_MAX], sb_data[PATH_MAX], sb_db[PATH_MAX],
+    sb_dbfile[PATH_MAX], sb_state[PATH_MAX], sb_key[PATH_MAX], sb_stmp[PATH_MAX],
+    sb_home[PATH_MAX];
+/* The pam_krb5 stand-in: its script, the tickets it gets, the hashes. */
+static char ticket_script[PATH_MAX], ticket_dir[PATH_MAX], pw_hashes[PATH_MAX];
+/* monitor_config.launch_timeout_ms for the next mon_new() (0: the default). */
+static int next_launch_timeout_ms;
+/* The config dir of the next mon_new() (NULL: conf_dir). */
+static const char *next_conf_dir;
 /* monitor_config.auth_timeout_ms for the next mon_new() (0: the default). */
 static int next_auth_timeout_ms;
 /* monitor_config.cmdline for the next mon_new() (NULL: no reload). */
@@ -121,7 +142,7 @@ static int base_nice;
 static int grp_core;       /* the group's cpu-affinity core, 1-based */
 static bool asan_programs; /* $RSESSION or $LAUNCHER has ASan */
 
-enum { U_PLAIN, U_GRP, U_AFF, U_RVER, U_RBAD, U_EXP, U_LOCK, U_N };
+enum { U_PLAIN, U_GRP, U_AFF, U_RVER, U_RBAD, U_EXP, U_LOCK, U_SB1, U_SB2, U_N };
 
 struct tuser {
 	const char *tag;
@@ -136,12 +157,12 @@ struct tuser {
 static struct tuser users[U_N] = {
     [U_PLAIN] = {.tag = "plain"}, [U_GRP] = {.tag = "grp"},   [U_AFF] = {.tag = "aff"},
     [U_RVER] = {.tag = "rver"},   [U_RBAD] = {.tag = "rbad"}, [U_EXP] = {.tag = "exp"},
-    [U_LOCK] = {.tag = "lock"},
+    [U_LOCK] = {.tag = "lock"},   [U_SB1] = {.tag = "sb1"},   [U_SB2] = {.tag = "sb2"},
 };
 
 /* What setup created, so that cleanup removes exactly that. */
 static bool group_created, server_user_created;
-static char pam_files[5][PATH_MAX];
+static char pam_files[7][PATH_MAX];
 
 /* ---- output ----------------------------------------------------------------- */
 
@@ -797,9 +818,11 @@ static struct mon *mon_new(const char *const kv[])
 	m->used = true;
 	m->fd = -1;
 	diag_init(&d);
-	r = settings_load(&m->s, conf_dir, "rserver", SETTINGS_LOGIN_DEFS, &d);
+	r = settings_load(&m->s, next_conf_dir ? next_conf_dir : conf_dir, "rserver",
+	                  SETTINGS_LOGIN_DEFS, &d);
 	if (r < 0) {
-		FAIL("settings_load(%s): %s", conf_dir, strerror(-r));
+		FAIL("settings_load(%s): %s", next_conf_dir ? next_conf_dir : conf_dir,
+		     strerror(-r));
 		diag_free(&d);
 		return NULL;
 	}
@@ -829,7 +852,8 @@ static struct mon *mon_new(const char *const kv[])
 	                                 .overrides = m->ov,
 	                                 .noverrides = m->nov,
 	                                 .cmdline = next_cmdline,
-	                                 .auth_timeout_ms = next_auth_timeout_ms};
+	                                 .auth_timeout_ms = next_auth_timeout_ms,
+	                                 .launch_timeout_ms = next_launch_timeout_ms};
 
 	fflush(stdout);
 	fflush(stderr);
@@ -904,14 +928,15 @@ struct launch_result {
 };
 
 /* MON_LAUNCH; 0 with *lr filled (succeeded or not), or negative. */
-static int mon_launch(struct mon *m, const char *user, const char *sid, struct launch_result *lr)
+static int mon_launch_ex(struct mon *m, const char *user, const char *sid, bool resume,
+                         struct launch_result *lr)
 {
 	struct monbuf req;
 	struct mon_reply rep;
 	int r;
 
 	memset(lr, 0, sizeof(*lr));
-	r = monitor_client_request_launch(&m->mc, user, sid, false, &req);
+	r = monitor_client_request_launch(&m->mc, user, sid, resume, &req);
 	if (r == 0)
 		r = monitor_client_call(&m->mc, &req, CALL_MS, &rep);
 	if (r < 0) {
@@ -936,6 +961,38 @@ static int mon_launch(struct mon *m, const char *user, const char *sid, struct l
 	else
 		say("launch %s for %s: failed at step '%s': %s", sid, user, lr->step, lr->message);
 	return 0;
+}
+
+static int mon_launch(struct mon *m, const char *user, const char *sid, struct launch_result *lr)
+{
+	return mon_launch_ex(m, user, sid, false, lr);
+}
+
+/* MON_SIGNOUT; the result (0) and message, or INT32_MIN without an answer. */
+static int mon_signout(struct mon *m, const char *user, char *message, size_t size)
+{
+	struct monbuf req;
+	struct mon_reply rep;
+	int r;
+
+	message[0] = '\0';
+	r = monitor_client_request_signout(&m->mc, user, &req);
+	if (r == 0)
+		r = monitor_client_call(&m->mc, &req, CALL_MS, &rep);
+	if (r < 0) {
+		fprintf(stderr, "sign-out: no answer from the monitor: %s\n", strerror(-r));
+		return INT32_MIN;
+	}
+	if (rep.type != MON_SIGNOUT_REP) {
+		fprintf(stderr, "sign-out: answered with %s\n", mon_type_name(rep.type));
+		mon_reply_free(&rep);
+		return INT32_MIN;
+	}
+	r = rep.signout.result;
+	xsnprintf(message, size, "%s", rep.signout.message ? rep.signout.message : "");
+	say("sign-out of %s: %d (%s)", user, r, message);
+	mon_reply_free(&rep);
+	return r;
 }
 
 /* MON_SIGNAL; the result (0 or -errno), or INT32_MIN without an answer. */
@@ -1023,17 +1080,19 @@ static struct sess *sess_new(const struct tuser *u, const char *tag)
 }
 
 /*
- * Launches a session for u and attaches to it: the launch must succeed,
+ * Launches a session for u (resume: with MON_LAUNCH_RESUME, as opening a
+ * suspended session does) and attaches to it: the launch must succeed,
  * the pid must become rsession, and the socket must give the hello and
  * R's first prompt. NULL (with the reason printed) otherwise.
  */
-static struct sess *session_start(struct mon *m, const struct tuser *u, const char *tag)
+static struct sess *session_launch(struct mon *m, const struct tuser *u, const char *tag,
+                                   bool resume)
 {
 	struct sess *s = sess_new(u, tag);
 	struct launch_result lr;
 	char exe[PATH_MAX];
 
-	if (!s || mon_launch(m, u->name, s->id, &lr) < 0)
+	if (!s || mon_launch_ex(m, u->name, s->id, resume, &lr) < 0)
 		return NULL;
 	if (lr.pid <= 0) {
 		fprintf(stderr, "launch of %s for %s failed at step '%s': %s\n", s->id, u->name,
@@ -1053,6 +1112,11 @@ static struct sess *session_start(struct mon *m, const struct tuser *u, const ch
 		return NULL;
 	say("session %s attached (pid %d, launcher %d)", s->id, (int)s->pid, (int)s->launcher);
 	return s;
+}
+
+static struct sess *session_start(struct mon *m, const struct tuser *u, const char *tag)
+{
+	return session_launch(m, u, tag, false);
 }
 
 /*
@@ -1827,7 +1891,7 @@ TEST(supervisor)
 
 	xsnprintf(kv, sizeof(kv), "rsession-exec-command=%s", supervisor);
 	REQUIRE((m1 = mon_new(KV(kv))));
-	REQUIRE((m2 = mon_new(KV("rsession-exec-command=nice -n 3"))));
+	REQUIRE((m2 = mon_new(KV("rsession-exec-command=/usr/bin/nice -n 3"))));
 
 	REQUIRE((s = session_start(m1, u, "sup")));
 	check_supervisor_marker(u, s);
@@ -2315,6 +2379,673 @@ TEST(tmpdir_removed)
 out:;
 }
 
+/* ---- issue 12: sandbox, supervisor contract, cached passwords ---------------------- */
+
+static const char *found_in; /* the file nftw found the needle in */
+static const char *needle_text;
+static char found_path[PATH_MAX];
+
+static int needle_cb(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	char *buf;
+	size_t len;
+	bool hit;
+
+	(void)ftw;
+	if (flag != FTW_F || !S_ISREG(st->st_mode) || st->st_size > (64 << 20))
+		return 0;
+	if (file_read_all(path, 64 << 20, &buf, &len) < 0)
+		return 0;
+	hit = memmem(buf, len, needle_text, strlen(needle_text)) != NULL;
+	free(buf);
+	if (hit) {
+		xsnprintf(found_path, sizeof(found_path), "%s", path);
+		found_in = found_path;
+		return 1;
+	}
+	return 0;
+}
+
+/* The first file under dir whose bytes contain text, or NULL. */
+static const char *file_containing(const char *dir, const char *text)
+{
+	found_in = NULL;
+	needle_text = text;
+	nftw(dir, needle_cb, 32, FTW_PHYS);
+	return found_in;
+}
+
+/* The ticket the pam_krb5 stand-in got for u last, "" if none. */
+static void ticket_of(const struct tuser *u, char *out, size_t size)
+{
+	char path[PATH_MAX + 64], *t;
+
+	xsnprintf(path, sizeof(path), "%s/%s", ticket_dir, u->name);
+	t = read_text(path);
+	xsnprintf(out, size, "%s", t ? t : "");
+	out[strcspn(out, "\n")] = '\0';
+	free(t);
+}
+
+/* Suspends s (not forced) and waits until its launcher has gone. */
+static bool session_suspend(struct sess *s)
+{
+	json_t *res = NULL;
+	bool ok;
+
+	if (client_send_pack(&s->c, "{s:s}", "type", "suspend") < 0 ||
+	    client_expect_result(&s->c, "suspend", T_MS, &res) < 0)
+		return false;
+	ok = json_is_true(json_object_get(res, "ok"));
+	json_decref(res);
+	return ok && client_expect_closed(&s->c, T_MS) == 0 && wait_gone(s->launcher, T_MS);
+}
+
+/*
+ * Cached credentials (auth-pam-sessions-use-password): after one sign-in,
+ * a session started later with no password in the request (as from a
+ * cookie) still gets a fresh "ticket" from the auth stack, and so does its
+ * resume after a suspend; sign-out wipes the password, and the next launch
+ * is answered "sign in again" without running anything; a new sign-in
+ * makes the session start. The password is in no file of the run.
+ */
+TEST(password_cache)
+{
+	struct tuser *u = &users[U_PLAIN];
+	char profile[128], diag[PATH_MAX + 64], code[PATH_MAX + 64], want[64], got[64],
+	    msg[512], sid[96], *tlog = NULL;
+	struct launch_result lr;
+	struct mon *m;
+	struct sess *s;
+	const char *where;
+
+	xsnprintf(profile, sizeof(profile), "auth-pam-sessions-profile=%s", svc_krb);
+	xsnprintf(diag, sizeof(diag), "rsession-diagnostics-dir=%s/diag-krb", root);
+	REQUIRE((m = mon_new(KV("auth-pam-sessions-use-password=1", profile,
+	                        "rsession-diagnostics-enabled=1", diag))));
+	CHECK_AUTH(m, u, u->name, u->password, MON_AUTH_OK);
+
+	/* The first session after the sign-in: a ticket from the password. */
+	REQUIRE((s = session_start(m, u, "krb")));
+	ticket_of(u, want, sizeof(want));
+	say("ticket after the first launch: '%s'", want);
+	REQUIRE(strncmp(want, "ticket ", 7) == 0);
+	xsnprintf(code, sizeof(code), "readLines('%s/%s')", ticket_dir, u->name);
+	CHECK_R(&s->c, code, want);
+	CHECK_R(&s->c, "{x <- 42; x}", "42");
+
+	/* Suspend, then resume: the launch carries no password (the
+	 * network process never has one after the sign-in) and the session
+	 * stack still gets a fresh ticket. */
+	REQUIRE(session_suspend(s));
+	REQUIRE((s = session_launch(m, u, "krb", true)));
+	ticket_of(u, got, sizeof(got));
+	say("ticket after the resume: '%s'", got);
+	if (strcmp(got, want) == 0 || strtol(got + 7, NULL, 10) != strtol(want + 7, NULL, 10) + 1)
+		FAIL("the resume got ticket '%s', want the one after '%s'", got, want);
+	CHECK_R(&s->c, code, got);
+	CHECK_R(&s->c, "x", "42"); /* it is the same session, resumed */
+	REQUIRE(session_quit(s) == 0);
+	REQUIRE(wait_gone(s->launcher, T_MS));
+
+	/* Sign-out wipes the password: the next launch is "sign in again",
+	 * answered by the monitor with nothing started and no PAM run. */
+	CHECK_INT(mon_signout(m, u->name, msg, sizeof(msg)), 0);
+	CHECK_CONTAINS(msg, "is wiped");
+	CHECK_INT(mon_signout(m, u->name, msg, sizeof(msg)), 0);
+	CHECK_CONTAINS(msg, "no sign-in password was kept");
+	xsnprintf(sid, sizeof(sid), "%skrbout", sid_prefix);
+	REQUIRE(mon_launch(m, u->name, sid, &lr) == 0);
+	CHECK_INT(lr.pid, 0);
+	CHECK_STR(lr.step, MON_LAUNCH_STEP_SIGN_IN);
+	CHECK_CONTAINS(lr.message, "you signed out");
+	CHECK_CONTAINS(lr.message, "sign in again");
+	ticket_of(u, want, sizeof(want));
+	CHECK_STR(want, got);
+	check_nothing_left(u, sid, lr.sock, true);
+
+	/* A new sign-in: the session then starts, with a new ticket. */
+	CHECK_AUTH(m, u, u->name, u->password, MON_AUTH_OK);
+	REQUIRE((s = session_start(m, u, "krbin")));
+	ticket_of(u, want, sizeof(want));
+	CHECK(strtol(want + 7, NULL, 10) == strtol(got + 7, NULL, 10) + 1);
+	CHECK_R(&s->c, code, want);
+	REQUIRE(session_quit(s) == 0);
+	REQUIRE(wait_gone(s->launcher, T_MS));
+
+	xsnprintf(code, sizeof(code), "%s/log", ticket_dir);
+	tlog = read_text(code);
+	say("the stand-in's log:\n%s", tlog ? tlog : "(none)");
+	if (tlog && strstr(tlog, "refused"))
+		FAIL("the pam_krb5 stand-in was given a wrong password");
+
+	/* Never in a file: logs (the monitor's, launchers', sessions'),
+	 * diagnostics, exit records, the user's home, the server's state. */
+	if ((where = file_containing(root, u->password)))
+		FAIL("the password of %s is in %s", u->name, where);
+	if ((where = file_containing(sb_root, u->password)))
+		FAIL("the password of %s is in %s", u->name, where);
+out:
+	free(tlog);
+}
+
+/*
+ * The lifetime: with a tiny auth-pam-sessions-password-lifetime-minutes
+ * the monitor wipes the password on its own once the time is up (its log
+ * says so, before any launch asks), then a launch is "sign in again" with
+ * the reason; after a new sign-in the session starts.
+ */
+TEST(password_lifetime)
+{
+	struct tuser *u = &users[U_PLAIN];
+	char profile[128], line[256], sid[96];
+	struct launch_result lr;
+	struct mon *m;
+	struct sess *s;
+
+	xsnprintf(profile, sizeof(profile), "auth-pam-sessions-profile=%s", svc_krb);
+	REQUIRE((m = mon_new(KV("auth-pam-sessions-use-password=1", profile,
+	                        "auth-pam-sessions-password-lifetime-minutes=0.02"))));
+	CHECK_AUTH(m, u, u->name, u->password, MON_AUTH_OK);
+	xsnprintf(line, sizeof(line), "Wiped the sign-in password of %s", u->name);
+	if (!wait_file(cur_log, line, T_MS))
+		FAIL("the monitor did not wipe the password when its lifetime (1.2 s) passed: no "
+		     "'%s' in its log",
+		     line);
+	xsnprintf(sid, sizeof(sid), "%slife", sid_prefix);
+	REQUIRE(mon_launch(m, u->name, sid, &lr) == 0);
+	CHECK_INT(lr.pid, 0);
+	CHECK_STR(lr.step, MON_LAUNCH_STEP_SIGN_IN);
+	CHECK_CONTAINS(lr.message, "kept for 0.02 minutes");
+	CHECK_CONTAINS(lr.message, "sign in again");
+	check_nothing_left(u, sid, lr.sock, true);
+	/* Signed in again, within the lifetime: the session starts. */
+	CHECK_AUTH(m, u, u->name, u->password, MON_AUTH_OK);
+	REQUIRE((s = session_start(m, u, "life2")));
+	CHECK_R(&s->c, "1 + 1", "2");
+out:;
+}
+
+/*
+ * A core dump of the monitor is impossible: it is not dumpable. Proved by
+ * killing one with SIGQUIT (whose default action dumps core, and which no
+ * sanitizer intercepts) under an unlimited core limit, next to a control
+ * (a dumpable child of this process) that does dump where this machine
+ * writes cores; the monitor leaves none, and its status says no core.
+ */
+TEST(monitor_not_dumpable)
+{
+	char dir[PATH_MAX + 16], cwd[PATH_MAX], *pattern = NULL, *suid = NULL;
+	struct rlimit inf = {RLIM_INFINITY, RLIM_INFINITY};
+	bool control_dumped = false;
+	struct mon *m = NULL;
+	int status = 0;
+	pid_t pid;
+	size_t left = 0;
+	DIR *d;
+	struct dirent *e;
+
+	xsnprintf(dir, sizeof(dir), "%s/cores", root);
+	REQUIRE(getcwd(cwd, sizeof(cwd)) != NULL);
+	REQUIRE(mkdir(dir, 0755) == 0 && chdir(dir) == 0);
+	{
+		size_t len;
+		if (file_read_all("/proc/sys/kernel/core_pattern", 4096, &pattern, &len) == 0)
+			pattern[strcspn(pattern, "\n")] = '\0';
+		if (file_read_all("/proc/sys/fs/suid_dumpable", 64, &suid, &len) == 0)
+			suid[strcspn(suid, "\n")] = '\0';
+	}
+	say("core_pattern %s, suid_dumpable %s", pattern ? pattern : "?", suid ? suid : "?");
+
+	pid = fork();
+	if (pid == 0) {
+		signal(SIGQUIT, SIG_DFL);
+		setrlimit(RLIMIT_CORE, &inf);
+		raise(SIGQUIT);
+		_exit(1);
+	}
+	if (pid > 0 && waitpid(pid, &status, 0) == pid)
+		control_dumped = WIFSIGNALED(status) && WCOREDUMP(status);
+	rm_tree(dir);
+	mkdir(dir, 0755);
+	say("the control (a dumpable child of this process): %s",
+	    control_dumped ? "dumped a core" : "no core either");
+	if (!control_dumped)
+		say("this machine writes no core files: the monitor's check below still holds, "
+		    "but proves less");
+
+	m = mon_new(NULL); /* its working directory: dir */
+	if (chdir(cwd) < 0)
+		FAIL("chdir %s: %s", cwd, strerror(errno));
+	REQUIRE(m);
+	/* Undo the monitor's own (soft) core limit of 0, once it has set it
+	 * (an answer shows it is in its loop): only non-dumpability may stand
+	 * between it and a core here. */
+	{
+		char msg[256];
+		REQUIRE(mon_signout(m, "rs_lt_nobody", msg, sizeof(msg)) == 0);
+	}
+	{
+		struct rlimit cur;
+		REQUIRE(prlimit(m->pid, RLIMIT_CORE, NULL, &cur) == 0);
+		CHECK_INT(cur.rlim_cur, 0); /* the monitor's own */
+		if (cur.rlim_max == 0)
+			say("the core hard limit is 0 here: the check below proves less");
+		cur.rlim_cur = cur.rlim_max;
+		if (prlimit(m->pid, RLIMIT_CORE, &cur, NULL) < 0)
+			FAIL("prlimit(%d, RLIMIT_CORE): %s", (int)m->pid, strerror(errno));
+	}
+	REQUIRE(kill(m->pid, SIGQUIT) == 0);
+	REQUIRE(wait_child(m->pid, T_MS, &status));
+	monitor_client_free(&m->mc);
+	close(m->fd);
+	m->up = false;
+	say("monitor: %s %d, core %s", WIFSIGNALED(status) ? "signal" : "exit",
+	    WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status),
+	    WIFSIGNALED(status) && WCOREDUMP(status) ? "dumped" : "not dumped");
+	CHECK(WIFSIGNALED(status) && WTERMSIG(status) == SIGQUIT);
+	CHECK(!(WIFSIGNALED(status) && WCOREDUMP(status)));
+	if ((d = opendir(dir))) {
+		while ((e = readdir(d)))
+			if (e->d_name[0] != '.') {
+				FAIL("the monitor left %s/%s", dir, e->d_name);
+				left++;
+			}
+		closedir(d);
+	}
+	CHECK_INT(left, 0);
+out:
+	if (getcwd(dir, sizeof(dir)) && strcmp(dir, cwd) != 0 && chdir(cwd) < 0)
+		FAIL("chdir %s: %s", cwd, strerror(errno));
+	free(pattern);
+	free(suid);
+}
+
+/* rserver --test-config with overrides, run in this process: its status
+ * and output. */
+static int test_config(const char *dir, const char *const kv[], char *out, size_t size)
+{
+	char *argv[16], *text = NULL;
+	struct cmdline cl;
+	size_t argc = 0, len = 0;
+	char err[256];
+	FILE *f;
+	int status = -1;
+
+	argv[argc++] = "rserver";
+	argv[argc++] = "--config-dir";
+	argv[argc++] = (char *)dir;
+	for (size_t i = 0; kv && kv[i] && argc < 14; i++)
+		argv[argc++] = (char *)kv[i];
+	argv[argc++] = "--test-config";
+	argv[argc] = NULL;
+	out[0] = '\0';
+	if (cmdline_parse((int)argc, argv, &cl, err, sizeof(err)) < 0) {
+		xsnprintf(out, size, "usage: %s", err);
+		return -1;
+	}
+	f = open_memstream(&text, &len);
+	if (f) {
+		status = config_test(&cl, f);
+		fclose(f);
+	}
+	xsnprintf(out, size, "%s", text ? text : "");
+	free(text);
+	cmdline_free(&cl);
+	return status;
+}
+
+/* A launch of u that must fail at step want_step, leaving nothing. */
+static void check_launch_fails(struct mon *m, const struct tuser *u, const char *tag,
+                               const char *want_step, const char *want_in_message, int line)
+{
+	struct launch_result lr;
+	char sid[96];
+
+	xsnprintf(sid, sizeof(sid), "%s%s", sid_prefix, tag);
+	if (mon_launch(m, u->name, sid, &lr) < 0) {
+		fail_at(line, "%s: no answer to the launch", tag);
+		return;
+	}
+	if (lr.pid > 0) {
+		struct sess *leak = sess_new(u, tag);
+		fail_at(line, "%s: the launch succeeded (pid %d); want a failure at step '%s'", tag,
+		        (int)lr.pid, want_step);
+		if (leak) { /* so that the teardown ends it */
+			leak->pid = lr.pid;
+			leak->launcher = (pid_t)proc_stat_num(lr.pid, 4);
+		}
+		return;
+	}
+	if (strcmp(lr.step, want_step) != 0)
+		fail_at(line, "%s: failed at step '%s' (%s), want '%s'", tag, lr.step, lr.message,
+		        want_step);
+	if (!strstr(lr.message, want_in_message))
+		fail_at(line, "%s: message '%s' does not contain '%s'", tag, lr.message,
+		        want_in_message);
+	check_nothing_left(u, sid, lr.sock, true);
+}
+#define CHECK_LAUNCH_FAILS(m, u, tag, step, text)                                                  \
+	check_launch_fails(m, u, tag, step, text, __LINE__)
+
+/*
+ * The supervisor contract: rsession-exec-command's first word must be an
+ * absolute path to an executable (--test-config and every launch say so);
+ * a supervisor must exec its target, and one that does not is reported,
+ * with whatever it started stopped, instead of leaving the launch hanging;
+ * a supervisor that does exec gives the session its exit code.
+ */
+TEST(supervisor_contract)
+{
+	struct tuser *u = &users[U_PLAIN];
+	char kv[PATH_MAX + 64], kv2[PATH_MAX + 64], sup[PATH_MAX + 32], out[4096];
+	struct mon *m;
+	struct sess *s;
+	json_t *rec = NULL;
+	int64_t t0;
+	pid_t pids[8];
+
+	/* Not an absolute path: --test-config and the launch. */
+	CHECK_INT(test_config(conf_dir, KV("--rsession-exec-command=nice -n 3"), out, sizeof(out)),
+	          1);
+	say("--test-config:\n%s", out);
+	CHECK_CONTAINS(out, "command line: error: rsession-exec-command: 'nice' is not an absolute "
+	                    "path; the supervisor's first word must be the full path of a program "
+	                    "(such as /usr/bin/nice)");
+	CHECK_INT(test_config(conf_dir, KV("--rsession-exec-command=/usr/bin/nice -n 3"), out,
+	                      sizeof(out)),
+	          0);
+	REQUIRE((m = mon_new(KV("rsession-exec-command=nice -n 3"))));
+	CHECK_LAUNCH_FAILS(m, u, "suprel", "supervisor", "'nice' is not an absolute path");
+	/* One monitor at a time: MAX_MONS, and an older monitor only sees
+	 * its socket close once the newer ones (which hold a copy) are gone. */
+	mon_stop(m, true);
+
+	/* Not executable. */
+	xsnprintf(sup, sizeof(sup), "%s/sup-noexec.sh", root);
+	REQUIRE(write_text(sup, 0644, true, "#!/bin/sh\nexec \"$@\"\n") == 0);
+	xsnprintf(kv, sizeof(kv), "rsession-exec-command=%s", sup);
+	REQUIRE((m = mon_new(KV(kv))));
+	CHECK_LAUNCH_FAILS(m, u, "supnox", "supervisor", "is not executable (mode 0644)");
+	mon_stop(m, true);
+	xsnprintf(kv2, sizeof(kv2), "--rsession-exec-command=%s", sup);
+	CHECK_INT(test_config(conf_dir, KV(kv2), out, sizeof(out)), 1);
+	CHECK_CONTAINS(out, "is not executable (mode 0644)");
+
+	/* In the sandbox's config directory, which sessions do not see. */
+	xsnprintf(sup, sizeof(sup), "%s/sup.sh", sb_conf);
+	REQUIRE(write_text(sup, 0755, true, "#!/bin/sh\nexec \"$@\"\n") == 0);
+	xsnprintf(kv2, sizeof(kv2), "--rsession-exec-command=%s", sup);
+	CHECK_INT(test_config(sb_conf, KV(kv2, "--session-sandbox-enabled=1"), out, sizeof(out)),
+	          1);
+	CHECK_CONTAINS(out, "which session-sandbox-enabled=1 hides from sessions");
+	CHECK_INT(test_config(sb_conf, KV(kv2), out, sizeof(out)), 0);
+	unlink(sup);
+
+	/* Exits 0 without exec'ing its target: reported at once. */
+	xsnprintf(sup, sizeof(sup), "%s/sup-exit.sh", root);
+	REQUIRE(write_text(sup, 0755, true,
+	                   "#!/bin/sh\necho 'supervising, but not exec-ing' >&2\nexit 0\n") == 0);
+	xsnprintf(kv, sizeof(kv), "rsession-exec-command=%s", sup);
+	REQUIRE((m = mon_new(KV(kv))));
+	t0 = now_ms();
+	CHECK_LAUNCH_FAILS(m, u, "supexit", "start", "ended (exit status 0) before rsession started");
+	CHECK_LAUNCH_FAILS(m, u, "supexit2", "start", "must exec the command line it is given");
+	say("a supervisor that exits: two launches reported in %.2f s",
+	    (double)(now_ms() - t0) / 1000.0);
+	mon_stop(m, true);
+
+	/* Runs the target as a child and exits: rsession would run on,
+	 * unknown to anyone. It is stopped with the rest. */
+	xsnprintf(sup, sizeof(sup), "%s/sup-fork.sh", root);
+	REQUIRE(write_text(sup, 0755, true, "#!/bin/sh\n\"$@\" &\nsleep 1\nexit 0\n") == 0);
+	xsnprintf(kv, sizeof(kv), "rsession-exec-command=%s", sup);
+	REQUIRE((m = mon_new(KV(kv))));
+	CHECK_LAUNCH_FAILS(m, u, "supfork", "start", "must exec the command line it is given");
+	if (our_processes(true, false, pids, 8))
+		FAIL("a process of the run (pid %d) survived a supervisor that forked its target",
+		     (int)pids[0]);
+	mon_stop(m, true);
+
+	/* Never execs (sleeps first): reported within the launcher's bound
+	 * (half the monitor's launch timeout: 3 s here), not a hang. */
+	xsnprintf(sup, sizeof(sup), "%s/sup-sleep.sh", root);
+	REQUIRE(write_text(sup, 0755, true, "#!/bin/sh\nsleep 300\nexec \"$@\"\n") == 0);
+	xsnprintf(kv, sizeof(kv), "rsession-exec-command=%s", sup);
+	next_launch_timeout_ms = 6000;
+	m = mon_new(KV(kv));
+	next_launch_timeout_ms = 0;
+	REQUIRE(m);
+	t0 = now_ms();
+	CHECK_LAUNCH_FAILS(m, u, "supsleep", "start", "did not exec rsession within 3.0 s");
+	say("a supervisor that sleeps: reported after %.1f s", (double)(now_ms() - t0) / 1000.0);
+	if (our_processes(true, false, pids, 8))
+		FAIL("a process of the run (pid %d) survived a supervisor that never exec'd",
+		     (int)pids[0]);
+	mon_stop(m, true);
+
+	/* The documented example (docs/examples), copied where the users
+	 * can run it: the session starts, with what it set up. */
+	if (getenv("SUPERVISOR_EXAMPLE")) {
+		char *text = read_text(getenv("SUPERVISOR_EXAMPLE")), logpath[PATH_MAX + 128];
+		xsnprintf(sup, sizeof(sup), "%s/rsession-supervisor", root);
+		REQUIRE(text && write_text(sup, 0755, true, text) == 0);
+		free(text);
+		xsnprintf(kv, sizeof(kv), "rsession-exec-command=%s", sup);
+		REQUIRE((m = mon_new(KV(kv))));
+		REQUIRE((s = session_start(m, u, "supdoc")));
+		CHECK_R(&s->c, "Sys.getenv('COMPANY_DATA_HOME')", "/srv/data");
+		xsnprintf(logpath, sizeof(logpath), "%s/.local/share/rstudio/log/rsession-%s.log",
+		          u->home, s->id);
+		if (!file_has(logpath, "rsession-supervisor: starting "))
+			FAIL("the example supervisor's message is not in the session's log %s",
+			     logpath);
+		REQUIRE(session_quit(s) == 0);
+		mon_stop(m, true);
+	} else {
+		say("SUPERVISOR_EXAMPLE is not set: the documented example is not tried");
+	}
+
+	/* One that does exec: the session's exit code is rsession's. */
+	xsnprintf(kv, sizeof(kv), "rsession-exec-command=%s", supervisor);
+	REQUIRE((m = mon_new(KV(kv))));
+	REQUIRE((s = session_start(m, u, "supcode")));
+	REQUIRE(client_run(&s->c, "q('no', status = 7)\n") == 0);
+	REQUIRE(client_expect_closed(&s->c, T_MS) == 0);
+	REQUIRE((rec = exit_record(s->id, T_MS)));
+	CHECK_INT(jint(rec, "exit_code"), 7);
+	CHECK_STR(jstr(rec, "cause"), "exited with status 7");
+out:
+	next_launch_timeout_ms = 0;
+	json_decref(rec);
+}
+
+/* Whether the host's mount table mentions path. */
+static bool host_mounts_mention(const char *path)
+{
+	char *t = read_text("/proc/self/mountinfo");
+	bool has = t && strstr(t, path);
+
+	free(t);
+	return has;
+}
+
+/*
+ * session-sandbox-enabled=1: the server's files are masked, /tmp and
+ * /var/tmp are the session's own (invisible to the host and to another
+ * user's session, gone when it ends), and what the user needs stays. With
+ * the sandbox off, the same files are there to see.
+ */
+TEST(sandbox)
+{
+	struct tuser *a = &users[U_SB1], *b = &users[U_SB2];
+	char code[PATH_MAX + 256], path[PATH_MAX + 128], host[PATH_MAX], want[PATH_MAX + 64];
+	struct mon *off, *on;
+	struct sess *s, *sa, *sb;
+
+	char profile[128], cc[PATH_MAX];
+
+	xsnprintf(profile, sizeof(profile), "auth-pam-sessions-profile=%s", svc_cc);
+	next_conf_dir = sb_conf;
+	off = mon_new(NULL);
+	on = mon_new(KV("session-sandbox-enabled=1", profile));
+	next_conf_dir = NULL;
+	REQUIRE(off && on);
+
+	/* Off (the default): the cookie key, the database and the config
+	 * directory are there to see (not to read). */
+	REQUIRE((s = session_start(off, a, "sboff")));
+	xsnprintf(code, sizeof(code), "file.exists('%s')", sb_key);
+	CHECK_R(&s->c, code, "TRUE");
+	xsnprintf(code, sizeof(code), "file.exists('%s')", sb_dbfile);
+	CHECK_R(&s->c, code, "TRUE");
+	xsnprintf(code, sizeof(code), "length(list.files('%s')) > 0", sb_conf);
+	CHECK_R(&s->c, code, "TRUE");
+	xsnprintf(want, sizeof(want), "%s/%s", sb_stmp, s->id);
+	CHECK_R(&s->c, "Sys.getenv('TMPDIR')", want);
+	REQUIRE(session_quit(s) == 0);
+
+	/* On. */
+	REQUIRE((sa = session_start(on, a, "sbA")));
+	xsnprintf(code, sizeof(code), "file.exists('%s')", sb_key);
+	CHECK_R(&sa->c, code, "FALSE");
+	xsnprintf(code, sizeof(code), "file.exists('%s')", sb_dbfile);
+	CHECK_R(&sa->c, code, "FALSE");
+	const char *const masked[] = {sb_conf, sb_db, sb_state, sb_data, sb_stmp};
+	for (size_t i = 0; i < sizeof(masked) / sizeof(masked[0]); i++) {
+		xsnprintf(code, sizeof(code),
+		          "length(list.files('%s', all.files = TRUE, no.. = TRUE))", masked[i]);
+		CHECK_R(&sa->c, code, "0");
+	}
+	/* What the user needs is there: home, R, its libraries, /usr. */
+	CHECK_R(&sa->c, "dir.exists(Sys.getenv('HOME'))", "TRUE");
+	xsnprintf(code, sizeof(code), "file.exists('%s/.local/share/rstudio/log/rsession-%s.log')",
+	          a->home, sa->id);
+	CHECK_R(&sa->c, code, "TRUE");
+	CHECK_R(&sa->c, "file.exists(file.path(R.home('bin'), 'R'))", "TRUE");
+	CHECK_R(&sa->c, "all(dir.exists(.libPaths()))", "TRUE");
+	CHECK_R(&sa->c, "file.exists('/usr/bin/env')", "TRUE");
+	/* rsession.conf and rsession-profile still reach the session. */
+	CHECK_R(&sa->c, "Sys.getenv('R_LIBS_USER')", "~/rs-lt-sb-lib");
+	CHECK_R(&sa->c, "Sys.getenv('RS_PROFILE_VAR')", "sb");
+	/* The ticket cache PAM left in the host's /tmp comes along. */
+	xsnprintf(cc, sizeof(cc), "/tmp/rs-lt-%d-krb5cc_%s", (int)main_pid, a->name);
+	xsnprintf(want, sizeof(want), "FILE:%s", cc);
+	CHECK_R(&sa->c, "Sys.getenv('KRB5CCNAME')", want);
+	xsnprintf(want, sizeof(want), "ccache of %s", a->name);
+	CHECK_R(&sa->c, "readLines(sub('^FILE:', '', Sys.getenv('KRB5CCNAME')))", want);
+	if (!exists(cc))
+		FAIL("the host's ticket cache %s went away", cc);
+	/* A private /tmp. */
+	CHECK_R(&sa->c, "Sys.getenv('TMPDIR')", "/tmp");
+	CHECK_R(&sa->c, "startsWith(tempdir(), '/tmp/Rtmp')", "TRUE");
+	xsnprintf(host, sizeof(host), "/tmp/rs-lt-%d-host", (int)main_pid);
+	REQUIRE(write_text(host, 0644, true, "the host's /tmp\n") == 0);
+	xsnprintf(code, sizeof(code), "file.exists('%s')", host);
+	CHECK_R(&sa->c, code, "FALSE");
+	unlink(host);
+	xsnprintf(code, sizeof(code), "{writeLines('a', '/tmp/rs-lt-%d-a'); "
+	                              "writeLines('v', '/var/tmp/rs-lt-%d-v'); 'written'}",
+	          (int)main_pid, (int)main_pid);
+	CHECK_R(&sa->c, code, "written");
+	xsnprintf(path, sizeof(path), "/tmp/rs-lt-%d-a", (int)main_pid);
+	if (exists(path))
+		FAIL("the host sees %s, written in the sandboxed session's /tmp", path);
+	xsnprintf(path, sizeof(path), "/var/tmp/rs-lt-%d-v", (int)main_pid);
+	if (exists(path))
+		FAIL("the host sees %s, written in the sandboxed session's /var/tmp", path);
+	xsnprintf(path, sizeof(path), "%s/%s/rs-lt-%d-a", sb_stmp, sa->id, (int)main_pid);
+	if (!exists(path))
+		FAIL("the session's /tmp is not %s/%s: no %s", sb_stmp, sa->id, path);
+	/* Another user's session sees neither. */
+	REQUIRE((sb = session_start(on, b, "sbB")));
+	xsnprintf(code, sizeof(code), "file.exists('/tmp/rs-lt-%d-a')", (int)main_pid);
+	CHECK_R(&sb->c, code, "FALSE");
+	xsnprintf(code, sizeof(code), "file.exists('/var/tmp/rs-lt-%d-v')", (int)main_pid);
+	CHECK_R(&sb->c, code, "FALSE");
+	xsnprintf(code, sizeof(code), "file.exists('%s')", sb_key);
+	CHECK_R(&sb->c, code, "FALSE");
+	/* Nothing of it reached the host's mount table. */
+	if (host_mounts_mention(sb_root))
+		FAIL("the host's /proc/self/mountinfo mentions %s: a sandbox mount propagated",
+		     sb_root);
+	/* Gone when the session ends. */
+	REQUIRE(session_quit(sa) == 0);
+	REQUIRE(wait_gone(sa->launcher, T_MS));
+	xsnprintf(path, sizeof(path), "%s/%s", sb_stmp, sa->id);
+	if (exists(path))
+		FAIL("the session's /tmp (%s) is still there after it ended (%s)", path,
+		     dir_state(path));
+	REQUIRE(session_quit(sb) == 0);
+out:
+	next_conf_dir = NULL;
+	for (size_t i = U_SB1; i <= U_SB2; i++) {
+		xsnprintf(cc, sizeof(cc), "/tmp/rs-lt-%d-krb5cc_%s", (int)main_pid, users[i].name);
+		unlink(cc);
+	}
+}
+
+/*
+ * The sandbox fails closed: where the kernel refuses a mount namespace (no
+ * CAP_SYS_ADMIN, as in an unprivileged container; here the launcher runs
+ * without it) the launch fails naming the setting, and a configuration
+ * whose masks would hide a user's home is refused before anything starts.
+ */
+TEST(sandbox_refused)
+{
+	struct tuser *a = &users[U_SB1];
+	char wrapper[PATH_MAX + 32], text[PATH_MAX * 2], kv[PATH_MAX + 64], want[PATH_MAX * 2];
+	struct mon *m;
+
+	xsnprintf(wrapper, sizeof(wrapper), "%s/launcher-no-sys-admin.sh", root);
+	xsnprintf(text, sizeof(text),
+	          "#!/bin/sh\n"
+	          "# rsession-launcher without CAP_SYS_ADMIN, as in an unprivileged container.\n"
+	          "exec /usr/bin/setpriv --bounding-set=-sys_admin --inh-caps=-sys_admin '%s' "
+	          "\"$@\"\n",
+	          launcher_exe);
+	REQUIRE(write_text(wrapper, 0755, true, text) == 0);
+	xsnprintf(kv, sizeof(kv), "rsession-launcher-path=%s", wrapper);
+	next_conf_dir = sb_conf;
+	m = mon_new(KV("session-sandbox-enabled=1", kv));
+	next_conf_dir = NULL;
+	REQUIRE(m);
+	CHECK_LAUNCH_FAILS(m, a, "sbnocap", "sandbox",
+	                   "session-sandbox-enabled=1, but the kernel refused the session a mount "
+	                   "namespace of its own (unshare: Operation not permitted)");
+	CHECK_LAUNCH_FAILS(m, a, "sbnocap2", "sandbox", "Set session-sandbox-enabled=0");
+
+	/* The cookie key's directory holds the homes: masking it would
+	 * hide them. */
+	xsnprintf(kv, sizeof(kv), "secure-cookie-key-file=%s/key", sb_home);
+	next_conf_dir = sb_conf;
+	m = mon_new(KV("session-sandbox-enabled=1", kv));
+	next_conf_dir = NULL;
+	REQUIRE(m);
+	xsnprintf(want, sizeof(want),
+	          "session-sandbox-enabled=1 would hide the home directory of the user (%s): it "
+	          "is inside %s (the directory of secure-cookie-key-file), which sandboxed sessions "
+	          "do not see",
+	          a->home, sb_home);
+	CHECK_LAUNCH_FAILS(m, a, "sbhide", "sandbox", want);
+	mon_stop(m, true);
+
+	/* A supervisor in the host's /tmp (this run's scripts are there):
+	 * the session's private /tmp replaces it. */
+	xsnprintf(kv, sizeof(kv), "rsession-exec-command=%s", supervisor);
+	next_conf_dir = sb_conf;
+	m = mon_new(KV("session-sandbox-enabled=1", kv));
+	next_conf_dir = NULL;
+	REQUIRE(m);
+	xsnprintf(want, sizeof(want),
+	          "session-sandbox-enabled=1 would hide the supervisor (rsession-exec-command) (%s): "
+	          "it is inside /tmp (the host's /tmp, which the session's private /tmp replaces)",
+	          supervisor);
+	CHECK_LAUNCH_FAILS(m, a, "sbhidetmp", "sandbox", want);
+out:
+	next_conf_dir = NULL;
+}
+
 /* ---- setup and cleanup ------------------------------------------------------------- */
 
 /*
@@ -2402,11 +3133,13 @@ static void sweep_stale(void)
 			}
 		closedir(d);
 	}
-	if ((d = opendir("/tmp"))) {
+	for (const char *const *dir = (const char *const[]){"/tmp", "/var/lib", NULL}; *dir; dir++) {
+		if (!(d = opendir(*dir)))
+			continue;
 		while ((e = readdir(d)))
 			if (!run_alive(e->d_name, true, &pid)) {
 				char pre[32];
-				xsnprintf(buf, sizeof(buf), "/tmp/%s", e->d_name);
+				xsnprintf(buf, sizeof(buf), "%s/%s", *dir, e->d_name);
 				xsnprintf(pre, sizeof(pre), "lt%ld-", pid);
 				printf("sweep: removing %s of an earlier run\n", buf);
 				remove_cgroups(pre);
@@ -2460,6 +3193,8 @@ static void cleanup(void)
 			fprintf(stderr, "cleanup: unlink %s: %s\n", pam_files[i], strerror(errno));
 	if (root[0])
 		rm_tree(root);
+	if (sb_root[0])
+		rm_tree(sb_root);
 
 	/* Verify: nothing of the run may stay on the machine. */
 	for (size_t i = 0; i < U_N; i++)
@@ -2479,6 +3214,10 @@ static void cleanup(void)
 		}
 	if (root[0] && exists(root)) {
 		fprintf(stderr, "cleanup: %s is still there\n", root);
+		ok = false;
+	}
+	if (sb_root[0] && exists(sb_root)) {
+		fprintf(stderr, "cleanup: %s is still there\n", sb_root);
 		ok = false;
 	}
 	{
@@ -2621,6 +3360,8 @@ static bool setup(void)
 	xsnprintf(svc_exec, sizeof(svc_exec), "rs-lt-%d-sessexec", (int)pid);
 	xsnprintf(svc_pw, sizeof(svc_pw), "rs-lt-%d-sesspw", (int)pid);
 	xsnprintf(svc_slow, sizeof(svc_slow), "rs-lt-%d-slow", (int)pid);
+	xsnprintf(svc_krb, sizeof(svc_krb), "rs-lt-%d-sesskrb", (int)pid);
+	xsnprintf(svc_cc, sizeof(svc_cc), "rs-lt-%d-sesscc", (int)pid);
 	online_cpus = count_online_cpus();
 	grp_core = online_cpus >= 2 ? 2 : 1;
 	errno = 0;
@@ -2668,6 +3409,33 @@ static bool setup(void)
 		return false;
 	close(fd);
 
+	/* The second root, outside /tmp, for the sandbox: the homes of the
+	 * sandbox users are in it, so it exists before they do. The state
+	 * and database directories are world-searchable here (they are not
+	 * in production) so that without the sandbox a user can stat the
+	 * files in them: only the sandbox then explains their absence. */
+	xsnprintf(tmpl, sizeof(tmpl), "/var/lib/rs-lt-%d-XXXXXX", (int)pid);
+	if (!mkdtemp(tmpl)) {
+		fprintf(stderr, "setup: mkdtemp %s: %s\n", tmpl, strerror(errno));
+		return false;
+	}
+	xsnprintf(sb_root, sizeof(sb_root), "%s", tmpl);
+	xsnprintf(sb_conf, sizeof(sb_conf), "%s/conf", sb_root);
+	xsnprintf(sb_data, sizeof(sb_data), "%s/data", sb_root);
+	xsnprintf(sb_db, sizeof(sb_db), "%s/db", sb_root);
+	xsnprintf(sb_dbfile, sizeof(sb_dbfile), "%s/rstudio.sqlite", sb_db);
+	xsnprintf(sb_state, sizeof(sb_state), "%s/state", sb_root);
+	xsnprintf(sb_key, sizeof(sb_key), "%s/secure-cookie-key", sb_state);
+	xsnprintf(sb_stmp, sizeof(sb_stmp), "%s/session-tmp", sb_root);
+	xsnprintf(sb_home, sizeof(sb_home), "%s/home", sb_root);
+	if (chmod(sb_root, 0755) < 0 || mkdir(sb_conf, 0755) < 0 || mkdir(sb_db, 0755) < 0 ||
+	    mkdir(sb_state, 0755) < 0 || mkdir(sb_home, 0755) < 0 ||
+	    write_text(sb_dbfile, 0600, false, "not a database: test-launch\n") < 0 ||
+	    write_text(sb_key, 0600, false, "not a key: test-launch\n") < 0) {
+		fprintf(stderr, "setup: directories under %s: %s\n", sb_root, strerror(errno));
+		return false;
+	}
+
 	/* Users and group. */
 	if (!run_ok(ARGV("groupadd", group_name), NULL))
 		return false;
@@ -2683,7 +3451,8 @@ static bool setup(void)
 		struct passwd *pw;
 		xsnprintf(u->name, sizeof(u->name), "%s%s", name_prefix, u->tag);
 		xsnprintf(u->password, sizeof(u->password), "Lt-%d-%s-pw!", (int)pid, u->tag);
-		xsnprintf(u->home, sizeof(u->home), "%s/%s", homes_dir, u->name);
+		xsnprintf(u->home, sizeof(u->home), "%s/%s", i == U_SB1 || i == U_SB2 ? sb_home : homes_dir,
+		          u->name);
 		bool ok =
 		    i == U_GRP
 		        ? run_ok(ARGV("useradd", "-m", "-d", u->home, "-s", "/bin/bash", "-G",
@@ -2711,6 +3480,43 @@ static bool setup(void)
 	if (!run_ok(ARGV("chpasswd"), text) ||
 	    !run_ok(ARGV("usermod", "-e", "1", users[U_EXP].name), NULL) ||
 	    !run_ok(ARGV("usermod", "-L", users[U_LOCK].name), NULL))
+		return false;
+
+	/* The pam_krb5 stand-in: the users' password hashes (root's only),
+	 * a ticket directory the users can read, the script. */
+	xsnprintf(pw_hashes, sizeof(pw_hashes), "%s/pw-sha256", root);
+	xsnprintf(ticket_dir, sizeof(ticket_dir), "%s/tickets", root);
+	xsnprintf(ticket_script, sizeof(ticket_script), "%s/pam-ticket.sh", root);
+	text[0] = '\0';
+	for (size_t i = 0; i < U_N; i++) {
+		char hash[128];
+		if (run_cmd(ARGV("sha256sum"), users[i].password, hash, sizeof(hash)) != 0)
+			return false;
+		hash[strcspn(hash, " \n")] = '\0';
+		snprintf(text + strlen(text), sizeof(text) - strlen(text), "%s %s\n", users[i].name,
+		         hash);
+	}
+	if (write_text(pw_hashes, 0600, false, text) < 0 || mkdir(ticket_dir, 0755) < 0)
+		return false;
+	xsnprintf(text, sizeof(text),
+	          "#!/bin/sh\n"
+	          "# test-launch: stands in for pam_krb5 in an auth stack (pam_exec\n"
+	          "# expose_authtok). Checks the password PAM was given against the user's\n"
+	          "# SHA-256; when it matches, \"gets a ticket\": a file with a serial number\n"
+	          "# that grows with every one. The password itself is never written.\n"
+	          "want=$(sed -n \"s/^$PAM_USER //p\" '%s')\n"
+	          "got=$(tr -d '\\000' | sha256sum | cut -d' ' -f1)\n"
+	          "if [ -z \"$want\" ] || [ \"$got\" != \"$want\" ]; then\n"
+	          "\techo \"refused $PAM_USER $PAM_SERVICE\" >> '%s/log'\n"
+	          "\texit 1\n"
+	          "fi\n"
+	          "n=$(( $(cat '%s'/\"$PAM_USER.n\" 2>/dev/null || echo 0) + 1 ))\n"
+	          "echo \"$n\" > '%s'/\"$PAM_USER.n\"\n"
+	          "echo \"ticket $n\" > '%s'/\"$PAM_USER\"\n"
+	          "chmod 0644 '%s'/\"$PAM_USER\"\n"
+	          "echo \"ticket $n $PAM_USER $PAM_SERVICE\" >> '%s/log'\n",
+	          pw_hashes, ticket_dir, ticket_dir, ticket_dir, ticket_dir, ticket_dir, ticket_dir);
+	if (write_text(ticket_script, 0755, false, text) < 0)
 		return false;
 
 	/* Scripts. */
@@ -2854,6 +3660,88 @@ static bool setup(void)
 	               "auth required pam_exec.so quiet /bin/sleep 300\n"
 	               "account required pam_permit.so\n"))
 		return false;
+	/* R sessions whose auth stack "gets a Kerberos ticket" with the
+	 * password: what auth-pam-sessions-use-password is for. */
+	xsnprintf(text, sizeof(text),
+	          "# test-launch %d: R sessions with a pam_krb5 stand-in (removed when the run "
+	          "ends)\n"
+	          "auth     required   pam_exec.so expose_authtok quiet %s\n"
+	          "auth     required   pam_unix.so nodelay\n"
+	          "account  required   pam_unix.so\n"
+	          "session  required   pam_unix.so\n",
+	          (int)pid, ticket_script);
+	if (!write_pam(5, svc_krb, text))
+		return false;
+	/* R sessions whose session stack leaves a file ticket cache in the
+	 * host's /tmp, as pam_krb5 does by default, and names it in
+	 * KRB5CCNAME: the sandbox must carry it into the private /tmp. */
+	xsnprintf(path, sizeof(path), "%s/pam-ccache.sh", root);
+	xsnprintf(text, sizeof(text),
+	          "#!/bin/sh\n"
+	          "# test-launch: stands in for pam_krb5's ticket cache in /tmp.\n"
+	          "[ \"$PAM_TYPE\" = open_session ] || exit 0\n"
+	          "f=/tmp/rs-lt-%d-krb5cc_$PAM_USER\n"
+	          "rm -f \"$f\"\n"
+	          "echo \"ccache of $PAM_USER\" > \"$f\"\n"
+	          "chown \"$PAM_USER\" \"$f\"\n"
+	          "chmod 0600 \"$f\"\n",
+	          (int)pid);
+	if (write_text(path, 0755, false, text) < 0)
+		return false;
+	{
+		char conf[PATH_MAX + 32];
+		xsnprintf(conf, sizeof(conf), "%s/pam-env-ccache.conf", root);
+		xsnprintf(text, sizeof(text), "KRB5CCNAME DEFAULT=FILE:/tmp/rs-lt-%d-krb5cc_@{PAM_USER}\n",
+		          (int)pid);
+		if (write_text(conf, 0644, false, text) < 0)
+			return false;
+		xsnprintf(text, sizeof(text),
+		          "# test-launch %d: R sessions with a ticket cache in /tmp (removed when the "
+		          "run ends)\n"
+		          "auth     sufficient pam_rootok.so\n"
+		          "account  required   pam_unix.so\n"
+		          "session  required   pam_unix.so\n"
+		          "session  required   pam_exec.so quiet %s\n"
+		          "session  required   pam_env.so readenv=0 user_readenv=0 conffile=%s\n",
+		          (int)pid, path, conf);
+	}
+	if (!write_pam(6, svc_cc, text))
+		return false;
+
+	/* The second root's configuration: like the first, with its own
+	 * server directories; rsession.conf sets a key that only the file
+	 * gives (r-libs-user), and rsession-profile a variable. */
+	xsnprintf(path, sizeof(path), "%s/rserver.conf", sb_conf);
+	xsnprintf(text, sizeof(text),
+	          "# test-launch %d: the sandbox's root\n"
+	          "server-user=%s\n"
+	          "server-data-dir=%s\n"
+	          "session-temp-dir=%s\n"
+	          "secure-cookie-key-file=%s\n"
+	          "rsession-path=%s\n"
+	          "rsession-launcher-path=%s\n"
+	          "auth-pam-service=%s\n"
+	          "auth-pam-sessions-profile=%s\n",
+	          (int)pid, server_user, sb_data, sb_stmp, sb_key, rsession_path, launcher_path,
+	          svc_auth, svc_session);
+	if (write_text(path, 0644, false, text) < 0)
+		return false;
+	xsnprintf(path, sizeof(path), "%s/rsession.conf", sb_conf);
+	if (write_text(path, 0644, false,
+	               "session-save-action-default=no\nr-libs-user=~/rs-lt-sb-lib\n") < 0)
+		return false;
+	xsnprintf(path, sizeof(path), "%s/database.conf", sb_conf);
+	xsnprintf(text, sizeof(text), "provider=sqlite\ndirectory=%s\n", sb_db);
+	if (write_text(path, 0644, false, text) < 0)
+		return false;
+	xsnprintf(path, sizeof(path), "%s/rsession-profile", sb_conf);
+	if (write_text(path, 0644, false,
+	               "# rsession-profile of test-launch's sandbox root.\n"
+	               "export RS_PROFILE_VAR=sb\n") < 0)
+		return false;
+	xsnprintf(path, sizeof(path), "%s/profiles", sb_conf);
+	if (write_text(path, 0644, false, "[*]\nmax-processes = 800\n") < 0)
+		return false;
 
 	/* The whole configuration must load cleanly. */
 	{
@@ -2870,10 +3758,11 @@ static bool setup(void)
 		settings_free(&s);
 		diag_free(&d);
 	}
-	printf("setup: root %s; users %s{plain,grp,aff,rver,rbad,exp,lock} (uid %u..), group %s, "
-	       "server-user %s, PAM services %s, %s, %s, %s; %d cores online; R home %s%s\n",
-	       root, name_prefix, (unsigned)users[0].uid, group_name, server_user, svc_auth,
-	       svc_session, svc_exec, svc_pw, online_cpus, r_home,
+	printf("setup: roots %s and %s; users %s{plain,grp,aff,rver,rbad,exp,lock,sb1,sb2} (uid "
+	       "%u..), group %s, server-user %s, PAM services %s, %s, %s, %s, %s; %d cores online; "
+	       "R home %s%s\n",
+	       root, sb_root, name_prefix, (unsigned)users[0].uid, group_name, server_user,
+	       svc_auth, svc_session, svc_exec, svc_pw, svc_krb, online_cpus, r_home,
 	       asan_programs ? "; ASan build: no max-memory-mb" : "");
 	fflush(stdout);
 	return true;
@@ -2936,6 +3825,12 @@ int main(void)
 	RUN_LAUNCH(exit_record_and_nonroot);
 	RUN_LAUNCH(quit_child_processes);
 	RUN_LAUNCH(tmpdir_removed);
+	RUN_LAUNCH(password_cache);
+	RUN_LAUNCH(password_lifetime);
+	RUN_LAUNCH(monitor_not_dumpable);
+	RUN_LAUNCH(supervisor_contract);
+	RUN_LAUNCH(sandbox);
+	RUN_LAUNCH(sandbox_refused);
 
 	cleanup();
 	printf("total %.1f s\n", (double)(now_ms() - t0) / 1000.0);

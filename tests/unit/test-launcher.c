@@ -1,6 +1,6 @@
 /*
  * Unit tests for rsession-launcher's helpers: supervisor command splitting
- * (command.c) and finding R (rinstall.c).
+ * and checking (command.c) and finding R (rinstall.c).
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -47,6 +47,51 @@ TEST(split)
 	CHECK_STR(split_join("x \"open", out, sizeof(out)), "error: unterminated double quote");
 	CHECK_STR(split_join("x \\", out, sizeof(out)), "error: trailing backslash");
 	CHECK_STR(split_join("1 2 3 4 5 6 7 8 9", out, sizeof(out)), "[1][2][3][4][5][6][7][8][9]");
+}
+
+static const char *check_sup(const char *text, char *err, size_t size)
+{
+	err[0] = '\0';
+	if (command_check_supervisor(text, err, size) == 0)
+		snprintf(err, size, "ok");
+	return err;
+}
+
+/* The supervisor's first word: an absolute path to an executable file. */
+TEST(check_supervisor)
+{
+	char tmp[] = "/tmp/rs-test-supervisor-XXXXXX", path[256], cmd[512], err[512];
+	FILE *f;
+
+	CHECK_STR(check_sup("", err, sizeof(err)), "ok");
+	CHECK_STR(check_sup("   ", err, sizeof(err)), "ok");
+	CHECK_STR(check_sup("/bin/sh -c 'exec \"$@\"' sup", err, sizeof(err)), "ok");
+	CHECK_STR(check_sup("nice -n 10", err, sizeof(err)),
+	          "rsession-exec-command: 'nice' is not an absolute path; the supervisor's first "
+	          "word must be the full path of a program (such as /usr/bin/nice)");
+	CHECK_STR(check_sup("./sup.sh", err, sizeof(err)),
+	          "rsession-exec-command: './sup.sh' is not an absolute path; the supervisor's "
+	          "first word must be the full path of a program (such as /usr/bin/sup.sh)");
+	CHECK_STR(check_sup("/x 'open", err, sizeof(err)),
+	          "rsession-exec-command: unterminated single quote");
+	CHECK(mkdtemp(tmp) != NULL);
+	snprintf(path, sizeof(path), "%s/missing", tmp);
+	CHECK_CONTAINS(check_sup(path, err, sizeof(err)), "missing: No such file or directory");
+	CHECK_CONTAINS(check_sup(tmp, err, sizeof(err)), " is not a regular file");
+	snprintf(path, sizeof(path), "%s/sup.sh", tmp);
+	f = fopen(path, "w");
+	CHECK(f != NULL);
+	if (f) {
+		fputs("#!/bin/sh\nexec \"$@\"\n", f);
+		fclose(f);
+	}
+	chmod(path, 0644);
+	snprintf(cmd, sizeof(cmd), "'%s' --flag", path);
+	CHECK_CONTAINS(check_sup(cmd, err, sizeof(err)), "sup.sh is not executable (mode 0644)");
+	chmod(path, 0755);
+	CHECK_STR(check_sup(cmd, err, sizeof(err)), "ok");
+	unlink(path);
+	rmdir(tmp);
 }
 
 TEST(find_r)
@@ -100,6 +145,7 @@ TEST(find_r)
 int main(void)
 {
 	RUN(split);
+	RUN(check_supervisor);
 	RUN(find_r);
 	return test_summary();
 }
