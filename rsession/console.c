@@ -26,6 +26,7 @@ extern int R_interrupts_pending;
 #include "children.h"
 #include "log.h"
 #include "options.h"
+#include "plot.h"
 #include "reval.h"
 #include "sessproto.h"
 #include "settings.h"
@@ -37,6 +38,8 @@ struct console console = {
     .cond = PTHREAD_COND_INITIALIZER,
     .wake_fd = -1,
     .stdio_fd = {-1, -1},
+    /* 7 x 5 inches at 96 dpi until a browser says */
+    .plot_size = {.width = 672, .height = 480, .dpr = 1.0},
 };
 
 #if defined(__SANITIZE_ADDRESS__)
@@ -240,6 +243,25 @@ int console_push_result(uint64_t client, const char *request, bool ok, const cha
 	return console_push_event(EV_RESULT, client, request, ok, error);
 }
 
+int console_push_message(uint64_t client, json_t *msg, bool latest)
+{
+	struct event *e;
+
+	if (!msg)
+		return -ENOMEM;
+	e = calloc(1, sizeof(*e));
+	if (!e) {
+		json_decref(msg);
+		return -ENOMEM;
+	}
+	e->type = EV_MESSAGE;
+	e->client = client;
+	e->json = msg;
+	e->latest = latest;
+	event_append(e);
+	return 0;
+}
+
 struct event *console_take_events(void)
 {
 	struct event *e = console.ev_head;
@@ -254,6 +276,7 @@ void event_free_list(struct event *e)
 		struct event *next = e->next;
 		free(e->text);
 		free(e->name);
+		json_decref(e->json);
 		free(e);
 		e = next;
 	}
@@ -442,6 +465,11 @@ static int read_console(const char *prompt, unsigned char *buf, int len, int add
 	/* R asking for the rest of a long line is not a prompt anyone sees. */
 	bool reading_rest = console.in_head && console.in_head->continued;
 	if (!reading_rest) {
+		/* The command that just ended may have drawn: its plot goes
+		 * out before the prompt. */
+		pthread_mutex_unlock(&console.lock);
+		plot_at_prompt();
+		pthread_mutex_lock(&console.lock);
 		console_drain_stdio();
 		console_push_event(EV_PROMPT, 0, NULL, true, prompt);
 		console_wake();
@@ -483,6 +511,14 @@ static int read_console(const char *prompt, unsigned char *buf, int len, int add
 				run_toplevel_job();
 			else
 				console.job = JOB_NONE; /* checked by the requester */
+			continue;
+		}
+		/* The browser's plot area changed, or it wants a download. */
+		if ((console.plot_size_changed || console.plot_export_pending) &&
+		    !console.force_pending) {
+			pthread_mutex_unlock(&console.lock);
+			plot_at_prompt();
+			pthread_mutex_lock(&console.lock);
 			continue;
 		}
 		if (console.in_head) {

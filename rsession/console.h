@@ -16,6 +16,7 @@
 #ifndef RSESSION_CONSOLE_H
 #define RSESSION_CONSOLE_H
 
+#include <jansson.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -49,18 +50,22 @@ enum event_type {
 	EV_BUSY,
 	EV_STATE,
 	EV_RESULT,
+	EV_MESSAGE, /* a whole message built on the R thread: plot, help */
 };
 
 struct event {
 	struct event *next;
 	enum event_type type;
 	uint64_t client;
-	int stream; /* EV_OUTPUT: 0 stdout, 1 stderr */
-	bool ok;    /* EV_RESULT */
-	char *text; /* output text, prompt, state detail, result error */
-	size_t len; /* bytes of text */
-	size_t cap; /* EV_OUTPUT: allocated size, for appending */
-	char *name; /* EV_STATE: state name; EV_RESULT: request name */
+	int stream;   /* EV_OUTPUT: 0 stdout, 1 stderr */
+	bool ok;      /* EV_RESULT */
+	char *text;   /* output text, prompt, state detail, result error */
+	size_t len;   /* bytes of text */
+	size_t cap;   /* EV_OUTPUT: allocated size, for appending */
+	char *name;   /* EV_STATE: state name; EV_RESULT: request name */
+	json_t *json; /* EV_MESSAGE: the message (owned) */
+	bool latest;  /* EV_MESSAGE: the current plot, kept for clients that
+	               * connect later */
 };
 
 /* Work the I/O thread asks the R thread to do at its next prompt. */
@@ -125,6 +130,17 @@ struct console {
 	bool exit_requested;
 	bool flushed;
 
+	/* The browser's plot area (plot-size), applied by the R thread at its
+	 * next prompt; and one pending plot-export request. */
+	struct plot_request {
+		int width, height; /* CSS pixels */
+		double dpr;
+		char id[65];     /* plot-export only */
+		uint64_t client; /* plot-export only: who asked */
+	} plot_size, plot_export;
+	bool plot_size_changed;
+	bool plot_export_pending;
+
 	/* Read ends of the pipes that are fds 1 and 2 (console_capture_stdio):
 	 * what child processes print. -1 when not captured. */
 	int stdio_fd[2];
@@ -162,6 +178,9 @@ int console_push_event(enum event_type type, uint64_t client, const char *name, 
                        const char *text);
 int console_push_state(enum session_state s, const char *detail);
 int console_push_result(uint64_t client, const char *request, bool ok, const char *error);
+/* Queues a whole message (consumed, also on failure) for client (0: all);
+ * latest marks the current plot, which clients connecting later get. */
+int console_push_message(uint64_t client, json_t *msg, bool latest);
 
 /* Detaches the whole event list for sending. */
 struct event *console_take_events(void);

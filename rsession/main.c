@@ -34,6 +34,8 @@
 #include "console.h"
 #include "log.h"
 #include "options.h"
+#include "pager.h"
+#include "plot.h"
 #include "reval.h"
 #include "rhome.h"
 #include "server.h"
@@ -404,16 +406,31 @@ int main(int argc, char **argv)
 			r_argv[r_argc++] = "--no-init-file";
 		}
 	}
+	/* grDevices reads R_INTERACTIVE_DEVICE when it loads (in
+	 * setup_Rmainloop) unless a profile already set options(device): our
+	 * marker in the option afterwards means nobody chose a device. A
+	 * value from the user's environment is theirs and stays. */
+	const char *intdev = getenv("R_INTERACTIVE_DEVICE");
+	bool device_marker = !intdev || !intdev[0];
+	if (device_marker)
+		setenv("R_INTERACTIVE_DEVICE", PLOT_DEVICE_MARKER, 1);
 	Rf_initialize_R(r_argc, (char **)r_argv);
 	R_Interactive = TRUE;
 	console_r_callbacks();
+	pager_callbacks();
 	setup_Rmainloop();
+	/* Programs R runs must not inherit the marker. */
+	if (device_marker)
+		unsetenv("R_INTERACTIVE_DEVICE");
 
 	if (server_install_signals() < 0)
 		log_warn("Failed to install signal handlers");
-	if (reval_init(err, sizeof(err)) < 0)
+	r = reval_init(err, sizeof(err));
+	if (r < 0)
 		log_errorx("Session helpers failed to load: %s; suspend will not work", err);
-	else {
+	/* Also without the helpers: it puts the default device back then. */
+	plot_init(device_marker);
+	if (r == 0) {
 		SEXP v;
 		if (reval_helper("r_version", NULL, &v, err, sizeof(err)) == 0 && Rf_isString(v)) {
 			pthread_mutex_lock(&console.lock);

@@ -93,6 +93,30 @@ int reval_init(char *err, size_t errsize)
 	return r;
 }
 
+SEXP reval_env(void)
+{
+	return helpers;
+}
+
+int reval_call(SEXP call, SEXP *ret, char *err, size_t errsize)
+{
+	SEXP value;
+	int failed = 0;
+
+	if (!helpers) {
+		snprintf(err, errsize, "session helpers are not loaded");
+		return -EINVAL;
+	}
+	value = R_tryEvalSilent(call, helpers, &failed);
+	if (failed) {
+		copy_error(err, errsize);
+		return -EINVAL;
+	}
+	if (ret)
+		*ret = value;
+	return 0;
+}
+
 int reval_helper(const char *fn, const char *arg, SEXP *ret, char *err, size_t errsize)
 {
 	SEXP call, value, sarg;

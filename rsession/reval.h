@@ -23,6 +23,15 @@ int reval_string(const char *text, char *err, size_t errsize);
  */
 int reval_helper(const char *fn, const char *arg, SEXP *ret, char *err, size_t errsize);
 
+/*
+ * Evaluates call in the helper environment. Returns the value (unprotected)
+ * in *ret, or -EINVAL with R's message in err.
+ */
+int reval_call(SEXP call, SEXP *ret, char *err, size_t errsize);
+
+/* The helper environment, or NULL before reval_init() succeeded. */
+SEXP reval_env(void);
+
 /* Loads session.R into the private environment. */
 int reval_init(char *err, size_t errsize);
 

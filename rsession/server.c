@@ -59,6 +59,11 @@ static int sig_pipe[2] = {-1, -1};
 static char *backlog;
 static size_t backlog_len;
 
+/* The current plot's frame, for clients that connect later (a restarted
+ * rserver); plots never go to the backlog. */
+static char *latest_plot;
+static size_t latest_plot_len;
+
 /* Bytes of an incomplete UTF-8 sequence at the end of each stream. */
 static char utf8_carry[2][4];
 static size_t utf8_carry_len[2];
@@ -222,6 +227,34 @@ static void send_output(int stream, const char *text, size_t len)
 	free(clean);
 }
 
+/* A message the R thread built (plot, help): to its client or all; the
+ * current plot is also kept for clients that connect later. */
+static void send_message(struct client *target, const struct event *e)
+{
+	char *frame;
+	size_t len;
+	int r = sessproto_encode(e->json, &frame, &len);
+
+	if (r < 0) {
+		log_error_errno(-r, "Failed to encode a %s message",
+		                json_string_value(json_object_get(e->json, "type")));
+		return;
+	}
+	if (target) {
+		client_append(target, frame, len);
+	} else {
+		for (struct client *k = clients; k; k = k->next)
+			client_append(k, frame, len);
+	}
+	if (e->latest) {
+		free(latest_plot);
+		latest_plot = frame;
+		latest_plot_len = len;
+	} else {
+		free(frame);
+	}
+}
+
 /* Sends the events and frees them. */
 static void send_events(struct event *list)
 {
@@ -254,6 +287,9 @@ static void send_events(struct event *list)
 			                          e->name, "detail", e->text)
 			              : json_pack("{s:s, s:s}", "type", "state", "state", e->name),
 			          false);
+			break;
+		case EV_MESSAGE:
+			send_message(target, e);
 			break;
 		case EV_RESULT:
 			send_json(target,
@@ -470,6 +506,24 @@ static void dispatch(struct client *c, const struct sessproto_msg *m)
 	case SP_SUSPEND:
 		request_suspend(c, m->force);
 		break;
+	case SP_PLOT_SIZE:
+		/* Applied by the R thread at its next prompt. */
+		console.plot_size.width = m->width;
+		console.plot_size.height = m->height;
+		console.plot_size.dpr = m->dpr;
+		console.plot_size_changed = true;
+		pthread_cond_signal(&console.cond);
+		break;
+	case SP_PLOT_EXPORT_REQ:
+		/* One at a time: a newer request replaces one not served yet. */
+		console.plot_export.width = m->width;
+		console.plot_export.height = m->height;
+		console.plot_export.dpr = m->dpr;
+		snprintf(console.plot_export.id, sizeof(console.plot_export.id), "%s", m->id);
+		console.plot_export.client = c->id;
+		console.plot_export_pending = true;
+		pthread_cond_signal(&console.cond);
+		break;
 	case SP_QUIT: {
 		const char *why = suspend_blocker();
 		if (why) {
@@ -505,6 +559,8 @@ static void greet(struct client *c)
 		client_append(c, backlog, backlog_len);
 		backlog_len = 0;
 	}
+	if (latest_plot)
+		client_append(c, latest_plot, latest_plot_len);
 	if (console.busy)
 		send_json(c, json_pack("{s:s}", "type", "busy"), false);
 	else

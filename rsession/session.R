@@ -51,6 +51,8 @@ suspend <- function(dir) {
                 options = saveable_options(),
                 environment = as.list(env))
   saveRDS(state, file.path(dir, "state.rds"), compress = FALSE)
+  # The plot is a nicety: failing to record it does not fail the suspend.
+  tryCatch(plot_save(dir), error = function(e) unlink(file.path(dir, "plot.rds")))
   invisible(NULL)
 }
 
@@ -97,6 +99,100 @@ restore <- function(dir) {
                        error = function(e) FALSE)))
     notes <- c(notes, sprintf("the working directory %s no longer exists; staying in %s",
                               state$working_dir, getwd()))
+  why <- plot_restore(dir)
+  if (!is.null(why))
+    notes <- c(notes, sprintf("your last plot could not be restored: %s", why))
   c(sprintf("Session restored from your saved work on %s",
             format(state$saved_at, "%Y-%m-%d %H:%M:%S %Z")), notes)
+}
+
+# ---- plots (plot.c) ----
+#
+# The session's graphics device: one of R's own cairo bitmap devices
+# drawing to /dev/null, with its display list on so that rsession can
+# replay what it shows into PNG files of the browser's size. It is jpeg()
+# rather than png(): the same cairo surface and font metrics as the PNG it
+# is replayed into, but each finished page costs a third (R encodes every
+# page for the file, /dev/null here). The mark on its .Devices entry lets
+# rsession find it whatever its number.
+plot_device <- function(...) {
+  s <- .Call("rs_plot_size", PACKAGE = "(embedding)")
+  grDevices::jpeg("/dev/null", width = s[1L], height = s[2L], res = s[3L],
+                  type = "cairo", bg = "white", quality = 1)
+  grDevices::dev.control("enable")
+  .Call("rs_plot_mark", PACKAGE = "(embedding)")
+  invisible(NULL)
+}
+
+# Before each new page (base and grid graphics): rsession may send the page
+# that is finished, a few times a second at most.
+plot_hook <- function() .Call("rs_plot_progress", PACKAGE = "(embedding)")
+
+# Makes plot_device the default, unless someone chose another device:
+# rsession set R_INTERACTIVE_DEVICE to its marker before R started, so the
+# option still holds the marker exactly when nobody (Rprofile.site, the
+# user's .Rprofile, R_INTERACTIVE_DEVICE in the environment) did.
+plot_setup <- function(marker_set) {
+  setHook("before.plot.new", plot_hook)
+  setHook("before.grid.newpage", plot_hook)
+  dev <- getOption("device")
+  if (is.null(dev) || (marker_set && identical(dev, "rsession_plot_device")))
+    options(device = plot_device)
+  invisible(NULL)
+}
+
+# Replays device dev's plot into a PNG of width x height pixels and returns
+# its bytes. The current device stays current.
+plot_render <- function(dev, width, height, res) {
+  file <- file.path(tempdir(check = TRUE), "rsession-plot-render.png")
+  old <- grDevices::dev.cur()
+  op <- options(device.ask.default = FALSE, warn = 0)
+  tmp <- 0L
+  on.exit({
+    if (tmp > 1L && tmp %in% grDevices::dev.list())
+      grDevices::dev.off(tmp)
+    if (old > 1L && old %in% grDevices::dev.list())
+      grDevices::dev.set(old)
+    options(op)
+    unlink(file)
+  })
+  grDevices::dev.set(dev)
+  p <- grDevices::recordPlot()
+  grDevices::png(file, width = width, height = height, res = res,
+                 type = "cairo", bg = "white")
+  tmp <- grDevices::dev.cur()
+  suppressWarnings(grDevices::replayPlot(p))
+  grDevices::dev.off(tmp)
+  tmp <- 0L
+  readBin(file, "raw", file.size(file))
+}
+
+# Suspend: the current plot of our device, as recordPlot() has it.
+plot_save <- function(dir) {
+  dev <- .Call("rs_plot_device", PACKAGE = "(embedding)")
+  if (dev < 2L)
+    return(invisible(NULL))
+  old <- grDevices::dev.cur()
+  on.exit(if (old > 1L && old %in% grDevices::dev.list()) grDevices::dev.set(old))
+  grDevices::dev.set(dev)
+  p <- grDevices::recordPlot()
+  if (!is.null(p[[1L]]))
+    saveRDS(p, file.path(dir, "plot.rds"), compress = FALSE)
+  invisible(NULL)
+}
+
+# Resume: draws the saved plot on a new device of ours. Returns NULL, or
+# why the plot could not be restored.
+plot_restore <- function(dir) {
+  f <- file.path(dir, "plot.rds")
+  if (!file.exists(f))
+    return(NULL)
+  tryCatch({
+    p <- readRDS(f)
+    if (!inherits(p, "recordedplot"))
+      stop("the saved plot is not a recorded plot")
+    plot_device()
+    suppressWarnings(grDevices::replayPlot(p))
+    NULL
+  }, error = function(e) conditionMessage(e))
 }

@@ -496,6 +496,10 @@ void client_close(struct client *c)
 	buf_free(&c->states);
 	json_decref(c->hello);
 	c->hello = NULL;
+	json_decref(c->plot);
+	c->plot = NULL;
+	json_decref(c->help);
+	c->help = NULL;
 }
 
 int client_send_raw(struct client *c, const void *data, size_t len)
@@ -600,6 +604,14 @@ static void note(struct client *c, const struct sessproto_msg *m)
 		break;
 	case SP_BUSY:
 		c->busy = true;
+		break;
+	case SP_PLOT:
+		json_decref(c->plot);
+		c->plot = json_incref(m->json);
+		break;
+	case SP_HELP:
+		json_decref(c->help);
+		c->help = json_incref(m->json);
 		break;
 	case SP_STATE:
 		s = json_string_value(json_object_get(m->json, "state"));

@@ -11,7 +11,8 @@
  *
  * A `struct client` is one connection to a session. Every received message
  * updates the client's view (output text accumulated per stream since the
- * last client_clear(), last prompt, busy flag, last state, the hello) and
+ * last client_clear(), last prompt, busy flag, last state, the hello, the
+ * last plot and help messages) and
  * is appended, with every sent message, to a trace printed when an
  * expectation fails, so that a failing test shows what the session did.
  *
@@ -124,6 +125,8 @@ struct client {
 	struct buf err;               /* stderr text since client_clear() */
 	struct buf trace;             /* messages sent and received, one per line */
 	json_t *hello;                /* the hello message, once received */
+	json_t *plot;                 /* the last plot message received */
+	json_t *help;                 /* the last help message received */
 	char prompt[256];             /* the last prompt received, "" if none yet */
 	bool busy;                    /* busy came after the last prompt */
 	char state[32];               /* the last state received, "" if none yet */

@@ -2314,6 +2314,417 @@ out:
 
 /* ---- main ---- */
 
+/* ---- plots, help, questions ---- */
+
+/* Decodes base64 the protocol decoder already checked. */
+static unsigned char *b64_decode(const char *s, size_t *ret_len)
+{
+	size_t n = strlen(s), o = 0;
+	unsigned char *out = malloc(n / 4 * 3 + 1);
+	uint32_t acc = 0;
+	int bits = 0;
+
+	if (!out)
+		return NULL;
+	for (size_t i = 0; i < n && s[i] != '='; i++) {
+		const char *k = strchr(
+		    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/", s[i]);
+		if (!k) {
+			free(out);
+			return NULL;
+		}
+		acc =
+		    acc << 6 | (uint32_t)(k - "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+		                              "0123456789+/");
+		bits += 6;
+		if (bits >= 8) {
+			bits -= 8;
+			out[o++] = (unsigned char)(acc >> bits);
+		}
+	}
+	*ret_len = o;
+	return out;
+}
+
+/* True when the plot (or plot-export) message holds a PNG of w x h pixels
+ * (its IHDR chunk) and says so in its width and height. */
+static bool plot_png_is(const json_t *msg, unsigned w, unsigned h)
+{
+	static const unsigned char sig[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
+	const char *png = jstr(msg, "png");
+	unsigned char *b;
+	size_t n = 0;
+	unsigned pw = 0, ph = 0;
+	bool ok;
+
+	if (!png || !png[0]) {
+		fprintf(stderr, "%s: the message carries no image\n", test_current);
+		return false;
+	}
+	b = b64_decode(png, &n);
+	ok = b && n > 33 && memcmp(b, sig, 8) == 0 && memcmp(b + 12, "IHDR", 4) == 0;
+	if (ok) {
+		pw = (unsigned)b[16] << 24 | (unsigned)b[17] << 16 | (unsigned)b[18] << 8 | b[19];
+		ph = (unsigned)b[20] << 24 | (unsigned)b[21] << 16 | (unsigned)b[22] << 8 | b[23];
+	}
+	free(b);
+	if (!ok) {
+		fprintf(stderr, "%s: the image is not a PNG\n", test_current);
+		return false;
+	}
+	say("PNG %u x %u, %zu bytes", pw, ph, n);
+	if (pw != w || ph != h || jint(msg, "width") != w || jint(msg, "height") != h) {
+		fprintf(stderr,
+		        "%s: want a PNG of %u x %u; the PNG is %u x %u, the message says "
+		        "%lld x %lld\n",
+		        test_current, w, h, pw, ph, jint(msg, "width"), jint(msg, "height"));
+		return false;
+	}
+	return true;
+}
+
+static int send_plot_size(struct client *c, int w, int h, double dpr)
+{
+	return client_send_pack(c, "{s:s, s:i, s:i, s:f}", "type", "plot-size", "width", w,
+	                        "height", h, "dpr", dpr);
+}
+
+/* Runs code to the next "> " and says how many plot messages came. */
+static int run_plots(struct client *c, const char *code, unsigned *ret_n)
+{
+	unsigned before = c->nby_type[SP_PLOT];
+	int r = client_run_wait(c, code, T_MS);
+
+	*ret_n = c->nby_type[SP_PLOT] - before;
+	return r;
+}
+
+/* Extra (issue 13): plots reach the client as PNGs of the size it asked. */
+TEST(plots)
+{
+	struct fx f;
+	struct sess s;
+	struct client c;
+	unsigned n;
+	long long page, seq;
+	char code[PATH_MAX + 128], path[PATH_MAX];
+
+	client_init(&c, "c");
+	REQUIRE(fx_init(&f, "plots") == 0);
+	REQUIRE(sess_start_attach(&f, &s, "plots", NULL, &c) == 0);
+	CHECK_INT(c.nby_type[SP_PLOT], 0);
+	/* The marker that told rsession nobody chose a device is gone. */
+	CHECK(eval_out(&c, "cat(\"RID=\", Sys.getenv(\"R_INTERACTIVE_DEVICE\"), \"|\\n\", sep=\"\")\n",
+	               "RID=|"));
+	REQUIRE(send_plot_size(&c, 640, 480, 1.0) == 0);
+
+	/* One frame per command that draws, before its prompt. */
+	REQUIRE(run_plots(&c, "plot(1:10)\n", &n) == 0);
+	CHECK_INT(n, 1);
+	REQUIRE(c.plot != NULL);
+	CHECK(plot_png_is(c.plot, 640, 480));
+	page = jint(c.plot, "page");
+	seq = jint(c.plot, "seq");
+	REQUIRE(run_plots(&c, "lines(1:10, sqrt(1:10) * 3)\n", &n) == 0);
+	CHECK_INT(n, 1);
+	CHECK(plot_png_is(c.plot, 640, 480));
+	CHECK_INT(jint(c.plot, "page"), page); /* the same page, more on it */
+	CHECK(jint(c.plot, "seq") > seq);
+	REQUIRE(run_plots(&c, "x <- 1\n", &n) == 0);
+	CHECK_INT(n, 0);
+
+	/* A new size renders the current plot again, without a command. */
+	seq = jint(c.plot, "seq");
+	REQUIRE(send_plot_size(&c, 400, 300, 1.5) == 0);
+	REQUIRE(client_expect_type(&c, "plot", T_MS, NULL) == 0);
+	CHECK(plot_png_is(c.plot, 600, 450));
+	CHECK(jint(c.plot, "seq") > seq);
+	CHECK_INT(jint(c.plot, "page"), page);
+
+	/* Files stay files, as in plain R: written, and no frame. */
+	xsnprintf(path, sizeof(path), "%s/out.png", f.dir);
+	xsnprintf(
+	    code, sizeof(code),
+	    "png(\"%s\"); plot(1); invisible(dev.off()); cat(\"PNGSIZE\", file.size(\"%s\") > "
+	    "100, \"\\n\")\n",
+	    path, path);
+	REQUIRE(run_plots(&c, code, &n) == 0);
+	CHECK_INT(n, 0);
+	CHECK_CONTAINS(buf_str(&c.out), "PNGSIZE TRUE");
+	CHECK(exists(path));
+	xsnprintf(path, sizeof(path), "%s/out.pdf", f.dir);
+	xsnprintf(
+	    code, sizeof(code),
+	    "pdf(\"%s\"); plot(1); invisible(dev.off()); cat(\"PDFSIZE\", file.size(\"%s\") > "
+	    "100, \"\\n\")\n",
+	    path, path);
+	REQUIRE(run_plots(&c, code, &n) == 0);
+	CHECK_INT(n, 0);
+	CHECK_CONTAINS(buf_str(&c.out), "PDFSIZE TRUE");
+
+	/* Closing the device says so: a frame without an image. */
+	REQUIRE(run_plots(&c, "dev.off()\n", &n) == 0);
+	CHECK_INT(n, 1);
+	CHECK_STR(jstr(c.plot, "png"), "");
+	CHECK_INT(jint(c.plot, "width"), 0);
+
+	/* grid graphics (ggplot2's) on a new device, at the new size. */
+	REQUIRE(run_plots(&c, "grid::grid.newpage(); grid::grid.rect(); grid::grid.text(\"hi\")\n",
+	                  &n) == 0);
+	CHECK_INT(n, 1);
+	CHECK(plot_png_is(c.plot, 600, 450));
+	CHECK(jint(c.plot, "page") > page);
+
+	/* options(device=) set by the user wins: no frames. */
+	REQUIRE(run_plots(&c, "invisible(dev.off())\n", &n) == 0);
+	xsnprintf(path, sizeof(path), "%s/mine.pdf", f.dir);
+	xsnprintf(code, sizeof(code), "options(device = function(...) pdf(\"%s\"))\n", path);
+	REQUIRE(run_plots(&c, code, &n) == 0);
+	REQUIRE(run_plots(&c, "plot(1:3)\n", &n) == 0);
+	CHECK_INT(n, 0);
+	REQUIRE(run_plots(&c, "invisible(dev.off())\n", &n) == 0);
+	CHECK_INT(n, 0);
+	CHECK(exists(path));
+
+	/* So does one set in the user's .Rprofile, before R picks its own. */
+	client_close(&c);
+	child_kill(&s.ch);
+	client_init(&c, "profile");
+	xsnprintf(path, sizeof(path), "%s/.Rprofile", f.home);
+	REQUIRE(write_file(path, "options(device = \"pdf\")\n") == 0);
+	REQUIRE(sess_start_attach(&f, &s, "plots2", NULL, &c) == 0);
+	CHECK(eval_out(&c, "getOption(\"device\")\n", "[1] \"pdf\""));
+	REQUIRE(run_plots(&c, "plot(1:3); invisible(dev.off())\n", &n) == 0);
+	CHECK_INT(n, 0);
+out:
+	client_close(&c);
+	fx_done(&f);
+}
+
+/* Extra (issue 13): a loop of 100 plots sends a few frames a second, the
+ * last one the final plot. */
+TEST(plot_loop)
+{
+	struct fx f;
+	struct sess s;
+	struct client c;
+	json_t *exp = NULL, *last = NULL;
+	unsigned n;
+	int64_t t0, ms;
+
+	client_init(&c, "c");
+	REQUIRE(fx_init(&f, "plot_loop") == 0);
+	REQUIRE(sess_start_attach(&f, &s, "loop", NULL, &c) == 0);
+	REQUIRE(send_plot_size(&c, 320, 240, 1.0) == 0);
+	t0 = now_ms();
+	REQUIRE(run_plots(&c, "for (i in 1:100) { plot(i, main = i); Sys.sleep(0.01) }\n", &n) ==
+	        0);
+	ms = now_ms() - t0;
+	say("100 plots in %lld ms: %u frames", (long long)ms, n);
+	/* At most one frame per 300 ms while it runs (rsession/plot.h), and
+	 * the one at the prompt; the sleeps alone take a second, so some
+	 * came while it ran. */
+	CHECK(n >= 2);
+	CHECK(n <= 2 + (unsigned)(ms / 250));
+	REQUIRE(c.plot != NULL);
+	CHECK(plot_png_is(c.plot, 320, 240));
+	last = json_incref(c.plot);
+
+	/* The last frame is plot 100: rendering the current plot again at
+	 * the same size gives the same bytes. */
+	REQUIRE(client_send_pack(&c, "{s:s, s:s, s:i, s:i, s:f}", "type", "plot-export", "id",
+	                         "again", "width", 320, "height", 240, "dpr", 1.0) == 0);
+	REQUIRE(client_expect_type(&c, "plot-export", T_MS, &exp) == 0);
+	CHECK_STR(jstr(exp, "id"), "again");
+	CHECK(plot_png_is(exp, 320, 240));
+	CHECK(jstr(exp, "png") && jstr(last, "png") &&
+	      strcmp(jstr(exp, "png"), jstr(last, "png")) == 0);
+	json_decref(exp);
+	exp = NULL;
+
+	/* A larger export is its own size; nothing is sent as a frame. */
+	unsigned frames = c.nby_type[SP_PLOT];
+	REQUIRE(client_send_pack(&c, "{s:s, s:s, s:i, s:i, s:f}", "type", "plot-export", "id",
+	                         "big", "width", 800, "height", 600, "dpr", 2.0) == 0);
+	REQUIRE(client_expect_type(&c, "plot-export", T_MS, &exp) == 0);
+	CHECK(plot_png_is(exp, 1600, 1200));
+	CHECK_INT(c.nby_type[SP_PLOT], frames);
+	json_decref(exp);
+	exp = NULL;
+
+	/* Without a plot, an export is refused with a reason. */
+	REQUIRE(run_plots(&c, "graphics.off()\n", &n) == 0);
+	REQUIRE(client_send_pack(&c, "{s:s, s:s, s:i, s:i, s:f}", "type", "plot-export", "id",
+	                         "none", "width", 100, "height", 100, "dpr", 1.0) == 0);
+	REQUIRE(client_expect_type(&c, "plot-export", T_MS, &exp) == 0);
+	CHECK_CONTAINS(jstr(exp, "error") ? jstr(exp, "error") : "", "no plot");
+
+	/* An interrupt during a loop of plots stops it, not the rendering. */
+	REQUIRE(client_run(&c, "for (i in 1:100000) { plot(i); Sys.sleep(0.05) }\n") == 0);
+	REQUIRE(client_expect_type(&c, "plot", T_MS, NULL) == 0);
+	REQUIRE(client_send_type(&c, "interrupt") == 0);
+	REQUIRE(client_expect_prompt(&c, "> ", T_MS) == 0);
+	CHECK(eval_out(&c, "cat(\"I=\", i < 100000, \"\\n\", sep=\"\")\n", "I=TRUE"));
+out:
+	json_decref(exp);
+	json_decref(last);
+	client_close(&c);
+	fx_done(&f);
+}
+
+/* Extra (issue 13): the plot survives a suspend, or the console says why
+ * not, and the session resumes either way. */
+TEST(plot_suspend)
+{
+	struct fx f;
+	struct sess s[3];
+	struct client c[3];
+	char sd[PATH_MAX], rds[PATH_MAX + 16];
+
+	client_init(&c[0], "first");
+	client_init(&c[1], "resumed");
+	client_init(&c[2], "unrestorable");
+	REQUIRE(fx_init(&f, "plot_suspend") == 0);
+	state_dir(&f, "plotsus", sd, sizeof(sd));
+	xsnprintf(rds, sizeof(rds), "%s/plot.rds", sd);
+
+	REQUIRE(sess_start_attach(&f, &s[0], "plotsus", NULL, &c[0]) == 0);
+	REQUIRE(send_plot_size(&c[0], 400, 300, 1.0) == 0);
+	CHECK(eval_out(&c[0], "x <- 7; plot(1:10, main = \"kept\")\n", ""));
+	REQUIRE(c[0].plot != NULL);
+	REQUIRE(suspend_ok(&c[0], false));
+	REQUIRE(sess_exit_is(&s[0], RSESSION_EXIT_SUSPENDED));
+	CHECK(exists(rds));
+
+	/* The restored plot comes before the first prompt. */
+	REQUIRE(sess_start_attach(&f, &s[1], "plotsus", NULL, &c[1]) == 0);
+	REQUIRE(c[1].plot != NULL);
+	CHECK(plot_png_is(c[1].plot, 672, 480)); /* the default until a client says */
+	CHECK(!strstr(buf_str(&c[1].err), "plot could not be restored"));
+	REQUIRE(send_plot_size(&c[1], 400, 300, 1.0) == 0);
+	REQUIRE(client_expect_type(&c[1], "plot", T_MS, NULL) == 0);
+	CHECK(plot_png_is(c[1].plot, 400, 300));
+	CHECK(eval_out(&c[1], "x\n", "[1] 7"));
+
+	/* A saved plot that does not load: said, and the rest restores. */
+	REQUIRE(suspend_ok(&c[1], false));
+	REQUIRE(sess_exit_is(&s[1], RSESSION_EXIT_SUSPENDED));
+	REQUIRE(exists(rds));
+	REQUIRE(write_file(rds, "not a plot\n") == 0);
+	REQUIRE(sess_start_attach(&f, &s[2], "plotsus", NULL, &c[2]) == 0);
+	CHECK(client_expect_output(&c[2], "stderr", "your last plot could not be restored", 0) ==
+	      0);
+	CHECK(client_expect_output(&c[2], "stdout", "Session restored from your saved work on",
+	                           0) == 0);
+	CHECK(eval_out(&c[2], "x\n", "[1] 7"));
+out:
+	for (int i = 0; i < 3; i++)
+		client_close(&c[i]);
+	fx_done(&f);
+}
+
+/* Help text without R's overstrikes ("_\bX", "X\bX"). */
+static void strip_overstrike(const char *in, char *out, size_t size)
+{
+	size_t o = 0;
+
+	for (; *in && o + 1 < size; in++) {
+		if (in[1] == '\b' && in[2]) {
+			continue; /* the next character replaces this one */
+		}
+		if (*in == '\b')
+			continue;
+		out[o++] = *in;
+	}
+	out[o] = '\0';
+}
+
+/* Extra (issue 13): ?mean and file.show() go to the client as help. */
+TEST(help_pager)
+{
+	struct fx f;
+	struct sess s;
+	struct client c;
+	char *plain = NULL, code[PATH_MAX + 64], path[PATH_MAX];
+	unsigned before;
+
+	client_init(&c, "c");
+	REQUIRE(fx_init(&f, "help_pager") == 0);
+	REQUIRE(sess_start_attach(&f, &s, "help", NULL, &c) == 0);
+	before = c.nby_type[SP_HELP];
+	REQUIRE(client_run_wait(&c, "?mean\n", T_MS) == 0);
+	CHECK_INT(c.nby_type[SP_HELP], before + 1);
+	REQUIRE(c.help != NULL);
+	CHECK_CONTAINS(jstr(c.help, "title"), "mean");
+	const char *text = jstr(c.help, "text");
+	REQUIRE(text != NULL);
+	plain = malloc(strlen(text) + 1);
+	REQUIRE(plain != NULL);
+	strip_overstrike(text, plain, strlen(text) + 1);
+	CHECK_CONTAINS(plain, "Arithmetic Mean");
+	CHECK_CONTAINS(plain, "Description:");
+	/* Not in the console. */
+	CHECK(!strstr(buf_str(&c.out), "Arithmetic"));
+
+	xsnprintf(path, sizeof(path), "%s/notes.txt", f.dir);
+	REQUIRE(write_file(path, "hello from the pager\n") == 0);
+	xsnprintf(code, sizeof(code), "file.show(\"%s\", title = \"My notes\")\n", path);
+	REQUIRE(client_run_wait(&c, code, T_MS) == 0);
+	CHECK_STR(jstr(c.help, "title"), "My notes");
+	CHECK_CONTAINS(jstr(c.help, "text"), "hello from the pager");
+	CHECK(exists(path)); /* file.show() deletes nothing it was not told to */
+	REQUIRE(client_run_wait(&c, "page(c(alpha = 1))\n", T_MS) == 0);
+	CHECK_CONTAINS(jstr(c.help, "text"), "alpha");
+	CHECK_INT(c.nby_type[SP_HELP], before + 3);
+out:
+	free(plain);
+	client_close(&c);
+	fx_done(&f);
+}
+
+/* Extra (issue 13): menu() and scan() ask, take the next line, and an
+ * interrupt cancels them. */
+TEST(menu_scan)
+{
+	struct fx f;
+	struct sess s;
+	struct client c;
+
+	client_init(&c, "c");
+	REQUIRE(fx_init(&f, "menu_scan") == 0);
+	REQUIRE(sess_start_attach(&f, &s, "menu", NULL, &c) == 0);
+
+	REQUIRE(client_run(&c, "m <- menu(c(\"apple\", \"banana\"))\n") == 0);
+	REQUIRE(client_expect_prompt(&c, "Selection: ", T_MS) == 0);
+	CHECK_CONTAINS(buf_str(&c.out), "2: banana");
+	REQUIRE(client_run(&c, "2\n") == 0);
+	REQUIRE(client_expect_prompt(&c, "> ", T_MS) == 0);
+	CHECK(eval_out(&c, "m\n", "[1] 2"));
+
+	REQUIRE(client_run(&c, "v <- scan()\n") == 0);
+	REQUIRE(client_expect_prompt(&c, "1: ", T_MS) == 0);
+	REQUIRE(client_run(&c, "3 4\n") == 0);
+	REQUIRE(client_expect_prompt(&c, "3: ", T_MS) == 0);
+	REQUIRE(client_run(&c, "\n") == 0);
+	REQUIRE(client_expect_prompt(&c, "> ", T_MS) == 0);
+	CHECK(eval_out(&c, "v\n", "[1] 3 4"));
+
+	REQUIRE(client_run(&c, "m2 <- menu(c(\"a\", \"b\"))\n") == 0);
+	REQUIRE(client_expect_prompt(&c, "Selection: ", T_MS) == 0);
+	REQUIRE(client_send_type(&c, "interrupt") == 0);
+	REQUIRE(client_expect_prompt(&c, "> ", T_MS) == 0);
+	CHECK(eval_out(&c, "exists(\"m2\")\n", "[1] FALSE"));
+
+	REQUIRE(client_run(&c, "v2 <- scan()\n") == 0);
+	REQUIRE(client_expect_prompt(&c, "1: ", T_MS) == 0);
+	REQUIRE(client_send_type(&c, "interrupt") == 0);
+	REQUIRE(client_expect_prompt(&c, "> ", T_MS) == 0);
+	CHECK(eval_out(&c, "exists(\"v2\")\n", "[1] FALSE"));
+out:
+	client_close(&c);
+	fx_done(&f);
+}
+
 static bool keep_root;
 
 static void on_fatal_signal(int sig)
@@ -2450,6 +2861,11 @@ int main(void)
 	RUN_TIMED(startup_output_kept);
 	RUN_TIMED(child_output);
 	RUN_TIMED(stale_temp_removed);
+	RUN_TIMED(plots);
+	RUN_TIMED(plot_loop);
+	RUN_TIMED(plot_suspend);
+	RUN_TIMED(help_pager);
+	RUN_TIMED(menu_scan);
 
 	printf("total %.1f s\n", (double)(now_ms() - t0) / 1000.0);
 	return test_summary();
