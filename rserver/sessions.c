@@ -84,6 +84,7 @@ struct session {
 
 	struct sb_item *sb;
 	size_t nsb, sb_cap, sb_bytes;
+	struct sb_item plot; /* the latest "plot" message, outside the scrollback */
 
 	char *queue; /* encoded input frames waiting for the connection */
 	size_t queue_len;
@@ -230,6 +231,22 @@ static void scrollback_clear(struct session *s)
 		free(s->sb[i].json);
 	s->nsb = 0;
 	s->sb_bytes = 0;
+	free(s->plot.json);
+	s->plot.json = NULL;
+}
+
+/* Plots stay out of the output scrollback (one can be megabytes): only the
+ * latest is kept for a viewer that arrives later; none after the device
+ * was closed (a frame without an image). */
+static void latest_plot_set(struct session *s, const struct sessproto_msg *m, const char *json,
+                            size_t len)
+{
+	free(s->plot.json);
+	s->plot.json = NULL;
+	if (m->width == 0 || !(s->plot.json = malloc(len)))
+		return;
+	memcpy(s->plot.json, json, len);
+	s->plot.len = len;
 }
 
 /* The state a viewer should see now. */
@@ -258,6 +275,8 @@ void session_attach(struct session *s, struct session_viewer *v)
 	                      s->launching && s->resuming ? s->resume_detail : s->rec.exit_reason));
 	for (size_t i = 0; i < s->nsb; i++)
 		v->send(v, s->sb[i].json, s->sb[i].len);
+	if (s->plot.json)
+		v->send(v, s->plot.json, s->plot.len);
 	if (s->greeted && s->busy)
 		send_obj(v, json_pack("{s:s}", "type", "busy"));
 	else if (s->greeted && s->have_prompt)
@@ -685,6 +704,12 @@ static void handle_frame(struct session *s, const char *json, size_t len)
 		broadcast_raw(s, json, len);
 		break;
 	case SP_ERROR:
+	case SP_PLOT_EXPORT: /* for the page that asked: it knows the id */
+	case SP_HELP:
+		broadcast_raw(s, json, len);
+		break;
+	case SP_PLOT:
+		latest_plot_set(s, &m, json, len);
 		broadcast_raw(s, json, len);
 		break;
 	case SP_RESULT:
@@ -1290,6 +1315,23 @@ void session_viewer_message(struct session_viewer *v, const char *json, size_t l
 		s->queue_len = 0;
 		if (s->greeted)
 			send_frame(s, json_pack("{s:s}", "type", "interrupt"));
+	} else if (strcmp(type, "plot-size") == 0 || strcmp(type, "plot-export") == 0) {
+		/* Checked by the protocol's own decoder (types, ranges, id) and
+		 * re-encoded from its fields. Before rsession's hello there is
+		 * no plot to size: the page sends its size again on "running". */
+		struct sessproto_msg m;
+		if (sessproto_decode(json, len, SESSPROTO_TO_SESSION, &m, msg, sizeof(msg)) < 0) {
+			send_obj(v, error_msg(msg));
+			goto out;
+		}
+		if (s->greeted)
+			send_frame(s, m.type == SP_PLOT_SIZE
+			                  ? json_pack("{s:s, s:i, s:i, s:f}", "type", "plot-size",
+			                              "width", m.width, "height", m.height, "dpr", m.dpr)
+			                  : json_pack("{s:s, s:s, s:i, s:i, s:f}", "type", "plot-export",
+			                              "id", m.id, "width", m.width, "height", m.height,
+			                              "dpr", m.dpr));
+		sessproto_msg_free(&m);
 	} else if (strcmp(type, "ack") == 0) {
 		const char *id = json_string_value(json_object_get(o, "notification"));
 		int r;
