@@ -276,6 +276,7 @@ function homePage() {
 const MAX_LINES = 5000; // console scrollback kept in the page
 const MAX_CHARS = 2000000;
 const MAX_HISTORY = 500;
+const MAX_PLOTS = 30; // plot history kept in the page
 
 function consolePage() {
 	const id = document.body.dataset.session;
@@ -426,6 +427,11 @@ function consolePage() {
 	function onState(s, detail) {
 		state = s;
 		setPill(STATE_LABELS[s] || s, s);
+		// A new R process numbers its pages afresh; a running one needs
+		// the plot area's size (it may be new, or just reconnected).
+		if (s === 'starting' || s === 'resuming') epoch++;
+		if (s === 'running') sendPlotSize(true);
+		renderPlots();
 		suspendButton.disabled = interruptButton.disabled = s !== 'running';
 		if (s !== 'running') {
 			// R reads nothing now; what is typed is echoed at its next prompt.
@@ -608,6 +614,15 @@ function consolePage() {
 		case 'notification':
 			addNotice(m.id, m.message);
 			break;
+		case 'plot':
+			onPlot(m);
+			break;
+		case 'plot-export':
+			onPlotExport(m);
+			break;
+		case 'help':
+			onHelp(m);
+			break;
 		case 'notification-dismissed': {
 			const n = notices.querySelector('[data-id="' + CSS.escape(m.id) + '"]');
 			if (n) n.remove();
@@ -638,6 +653,314 @@ function consolePage() {
 		});
 		notices.append(n);
 	}
+
+	// ---- plots and help: the side panel ----
+	// rsession renders plots at the size of #plot-area (plot-size) and
+	// sends each as a PNG; a frame of the same page replaces the entry it
+	// updates, a new page is a new entry. Help pages (?topic, file.show)
+	// arrive as text with R's overstrikes for headings.
+	const side = document.getElementById('side');
+	const plotsView = document.getElementById('plots');
+	const helpView = document.getElementById('help');
+	const tabPlots = document.getElementById('tab-plots');
+	const tabHelp = document.getElementById('tab-help');
+	const plotArea = document.getElementById('plot-area');
+	const plotImg = document.getElementById('plot-img');
+	const plotEmpty = document.getElementById('plot-empty');
+	const plotPos = document.getElementById('plot-pos');
+	const plotPrev = document.getElementById('plot-prev');
+	const plotNext = document.getElementById('plot-next');
+	const plotSave = document.getElementById('plot-save');
+	const plotExport = document.getElementById('plot-export');
+	const showSide = document.getElementById('show-side');
+	const helpTitle = document.getElementById('help-title');
+	const helpText = document.getElementById('help-text');
+	const plots = []; // {url, png, width, height, dpr, page, seq, epoch}, oldest first
+	let plotAt = -1; // the entry shown; plots.length: "no current plot"
+	let plotClosed = false; // R closed the device after the last entry
+	let epoch = 0; // a new R process counts pages afresh
+	let plotNumber = 0; // entries ever made, for file names
+	let sentSize = '';
+	let sizeTimer = null;
+	let pendingExport = null;
+	let haveHelp = false;
+
+	function setView(view) {
+		side.dataset.view = view;
+		plotsView.hidden = view !== 'plots';
+		helpView.hidden = view !== 'help';
+		tabPlots.setAttribute('aria-selected', String(view === 'plots'));
+		tabHelp.setAttribute('aria-selected', String(view === 'help'));
+		tabPlots.hidden = !plots.length && view !== 'plots';
+		tabHelp.hidden = !haveHelp;
+	}
+
+	function openSide(view) {
+		side.hidden = false;
+		showSide.hidden = true;
+		setView(view);
+	}
+
+	function closeSide() {
+		side.hidden = true;
+		showSide.hidden = !plots.length && !haveHelp;
+		showSide.textContent = plots.length ? 'Plots' : 'Help';
+		input.focus();
+	}
+
+	// The plot area's size in CSS pixels as it is, or would be with the
+	// panel open on its plots (measured by showing it for a moment, within
+	// one task: nothing is painted in between).
+	function plotAreaSize() {
+		const was = { hidden: side.hidden, view: side.dataset.view, plotsHidden: plotsView.hidden };
+		side.hidden = false;
+		side.dataset.view = 'plots';
+		plotsView.hidden = false;
+		const r = plotArea.getBoundingClientRect();
+		side.hidden = was.hidden;
+		side.dataset.view = was.view;
+		plotsView.hidden = was.plotsHidden;
+		return { width: Math.floor(r.width), height: Math.floor(r.height) };
+	}
+
+	function clampDpr(w, h) {
+		let dpr = Math.min(8, Math.max(0.25, window.devicePixelRatio || 1));
+		// rsession renders at most 4096 x 4096 pixels' worth.
+		while (dpr > 0.25 && (w * dpr > 8192 || h * dpr > 8192 || w * h * dpr * dpr > 4096 * 4096)) dpr /= 1.25;
+		return Math.round(dpr * 100) / 100;
+	}
+
+	function sendPlotSize(force) {
+		const s = plotAreaSize();
+		if (s.width < 16 || s.height < 16) return;
+		const width = Math.min(8192, s.width), height = Math.min(8192, s.height);
+		const dpr = clampDpr(width, height);
+		const key = width + 'x' + height + '@' + dpr;
+		if (!force && key === sentSize) return;
+		if (send({ type: 'plot-size', width, height, dpr })) sentSize = key;
+	}
+
+	function plotSizeSoon() {
+		clearTimeout(sizeTimer);
+		sizeTimer = setTimeout(() => sendPlotSize(false), 250);
+	}
+
+	function renderPlots() {
+		const n = plots.length;
+		const p = plotAt >= 0 && plotAt < n ? plots[plotAt] : null;
+		plotImg.hidden = !p;
+		plotEmpty.hidden = !!p;
+		if (p) {
+			plotImg.src = p.url;
+			plotImg.width = Math.round(p.width / p.dpr);
+			plotImg.height = Math.round(p.height / p.dpr);
+			plotImg.alt = 'Plot ' + (plotAt + 1) + ' of ' + n;
+		} else {
+			plotImg.removeAttribute('src');
+			plotEmpty.textContent = n ? 'No current plot: the plot device was closed.' : 'No plot yet.';
+		}
+		plotPos.textContent = n ? (p ? plotAt + 1 : '–') + ' / ' + n : '';
+		plotPrev.disabled = plotAt <= 0;
+		plotNext.disabled = plotAt >= (plotClosed ? n : n - 1);
+		plotSave.disabled = !p;
+		// Only the current plot can be drawn again: rsession has no other.
+		const current = p && plotAt === n - 1 && !plotClosed;
+		plotExport.disabled = !current || state !== 'running';
+		plotExport.title = current ? 'Draw this plot again at a size you choose and save it as PNG'
+			: 'Only the current plot can be drawn again at another size';
+	}
+
+	function onPlot(m) {
+		if (!m.png) {
+			// dev.off(): the history stays, there is no current plot.
+			if (!plotClosed && plots.length) {
+				plotClosed = true;
+				plotAt = plots.length;
+				renderPlots();
+			}
+			return;
+		}
+		const last = plots[plots.length - 1];
+		if (last && !plotClosed && last.epoch === epoch && last.page === m.page && last.seq === m.seq) {
+			return; // the same frame again (a reconnect replays the latest)
+		}
+		const entry = {
+			url: 'data:image/png;base64,' + m.png, png: m.png, width: m.width, height: m.height,
+			dpr: m.dpr || 1, page: m.page, seq: m.seq, epoch,
+		};
+		if (last && !plotClosed && last.epoch === epoch && last.page === m.page) {
+			entry.number = last.number;
+			plots[plots.length - 1] = entry; // more drawn on the same page, or a new size
+		} else {
+			entry.number = ++plotNumber;
+			plots.push(entry);
+			if (plots.length > MAX_PLOTS) plots.shift();
+		}
+		plotClosed = false;
+		plotAt = plots.length - 1;
+		if (side.hidden || side.dataset.view !== 'plots') openSide('plots');
+		renderPlots();
+	}
+
+	function pngBlob(b64) {
+		const bin = atob(b64);
+		const bytes = new Uint8Array(bin.length);
+		for (let i = 0; i < bin.length; i++) bytes[i] = bin.charCodeAt(i);
+		return new Blob([bytes], { type: 'image/png' });
+	}
+
+	function download(blob, name) {
+		const url = URL.createObjectURL(blob);
+		const a = el('a', { href: url, download: name, hidden: true });
+		document.body.append(a);
+		a.click();
+		a.remove();
+		setTimeout(() => URL.revokeObjectURL(url), 60000);
+	}
+
+	function plotName(p, suffix) {
+		return 'plot-' + id + '-' + p.number + (suffix || '') + '.png';
+	}
+
+	function exportDialog() {
+		const p = plots[plotAt];
+		if (!p) return;
+		const s = plotAreaSize();
+		const num = (label, value) => {
+			const i = el('input', { type: 'number', min: 16, max: 8192, step: 1, value: String(value), required: true });
+			return [el('label', { class: 'field-inline' }, label, i), i];
+		};
+		const [wl, wIn] = num('Width (px)', Math.max(16, s.width));
+		const [hl, hIn] = num('Height (px)', Math.max(16, s.height));
+		const scale = el('select', {}, ...[1, 2, 3, 4].map((k) => el('option', { value: String(k), text: k + '×' })));
+		scale.value = '2';
+		const msg = el('p', { class: 'dialog-note', role: 'status' });
+		const save = el('button', { type: 'submit', class: 'primary', text: 'Save PNG' });
+		const cancel = el('button', { type: 'button', text: 'Cancel' });
+		const titleId = 'dlg-title-export';
+		const form = el('form', { method: 'dialog' },
+			el('h2', { id: titleId, text: 'Save a larger plot' }),
+			el('p', { class: 'dialog-lead', text: 'R draws the current plot again at this size. '
+				+ 'Scale multiplies the pixels, keeping the layout: 2× is print quality.' }),
+			el('div', { class: 'dialog-fields' }, wl, hl, el('label', { class: 'field-inline' }, 'Scale', scale)),
+			msg, el('div', { class: 'dialog-actions' }, cancel, save));
+		const dlg = el('dialog', { class: 'confirm export', 'aria-labelledby': titleId }, form);
+		const back = document.activeElement;
+		cancel.addEventListener('click', () => dlg.close());
+		dlg.addEventListener('close', () => {
+			if (pendingExport && pendingExport.dlg === dlg) {
+				clearTimeout(pendingExport.timer);
+				pendingExport = null;
+			}
+			dlg.remove();
+			if (back && back.isConnected) back.focus();
+		});
+		form.addEventListener('submit', (ev) => {
+			ev.preventDefault();
+			const width = Math.round(Number(wIn.value)), height = Math.round(Number(hIn.value));
+			const dpr = Number(scale.value);
+			if (!(width >= 16 && height >= 16 && width * dpr <= 8192 && height * dpr <= 8192
+				&& width * height * dpr * dpr <= 4096 * 4096)) {
+				msg.textContent = 'That is too large: at most 8192 pixels a side and 16.7 million in all (after scaling).';
+				return;
+			}
+			const xid = 'x' + Date.now().toString(36) + Math.random().toString(36).slice(2, 8);
+			if (!send({ type: 'plot-export', id: xid, width, height, dpr })) {
+				msg.textContent = 'Not connected to the session.';
+				return;
+			}
+			save.disabled = true;
+			msg.textContent = busy ? 'Waiting for R to finish the running command…' : 'Drawing…';
+			pendingExport = {
+				id: xid, dlg, name: plotName(p, '-' + width * dpr + 'x' + height * dpr),
+				fail: (text) => { msg.textContent = text; save.disabled = false; },
+				timer: setTimeout(() => {
+					if (pendingExport && pendingExport.id === xid) {
+						pendingExport.fail('R did not answer within a minute.');
+						pendingExport = null;
+					}
+				}, 60000),
+			};
+		});
+		document.body.append(dlg);
+		dlg.showModal();
+		wIn.focus();
+	}
+
+	function onPlotExport(m) {
+		const x = pendingExport;
+		if (!x || x.id !== m.id) return; // another tab's
+		pendingExport = null;
+		clearTimeout(x.timer);
+		if (m.error) {
+			x.fail('Could not draw the plot: ' + m.error + '.');
+			return;
+		}
+		download(pngBlob(m.png), x.name);
+		x.dlg.close();
+	}
+
+	// R's text help marks headings "_\bX" (underline) and "X\bX" (bold).
+	function overstruck(text) {
+		const frag = document.createDocumentFragment();
+		let run = '', style = '';
+		const flush = () => {
+			if (run) frag.append(style ? el('span', { class: style }, run) : document.createTextNode(run));
+			run = '';
+		};
+		for (let i = 0; i < text.length; i++) {
+			let ch = text[i], st = '';
+			if (text[i + 1] === '\b' && i + 2 < text.length) {
+				const next = text[i + 2];
+				st = ch === '_' ? 'ul' : ch === next ? 'bold' : '';
+				ch = next;
+				i += 2;
+			} else if (ch === '\b') {
+				continue;
+			}
+			if (st !== style) { flush(); style = st; }
+			run += ch;
+		}
+		flush();
+		return frag;
+	}
+
+	function onHelp(m) {
+		haveHelp = true;
+		helpTitle.textContent = m.title;
+		helpText.replaceChildren(overstruck(m.text));
+		helpText.scrollTop = 0;
+		openSide('help');
+		// A full-screen page on phones: put the keyboard there.
+		if (getComputedStyle(side).position === 'fixed') helpText.focus();
+	}
+
+	tabPlots.addEventListener('click', () => { setView('plots'); renderPlots(); });
+	tabHelp.addEventListener('click', () => setView('help'));
+	document.getElementById('side-close').addEventListener('click', closeSide);
+	showSide.addEventListener('click', () => openSide(plots.length ? 'plots' : 'help'));
+	plotPrev.addEventListener('click', () => { if (plotAt > 0) { plotAt--; renderPlots(); } });
+	plotNext.addEventListener('click', () => {
+		if (plotAt < (plotClosed ? plots.length : plots.length - 1)) { plotAt++; renderPlots(); }
+	});
+	plotSave.addEventListener('click', () => {
+		const p = plots[plotAt];
+		if (p) download(pngBlob(p.png), plotName(p));
+	});
+	plotExport.addEventListener('click', exportDialog);
+	side.addEventListener('keydown', (ev) => {
+		// Esc in the panel closes it (elsewhere Esc interrupts R).
+		if (ev.key === 'Escape') {
+			ev.preventDefault();
+			ev.stopPropagation();
+			closeSide();
+		} else if ((ev.key === 'ArrowLeft' || ev.key === 'ArrowRight') && side.dataset.view === 'plots'
+			&& ev.target.closest('.plot-tools')) {
+			(ev.key === 'ArrowLeft' ? plotPrev : plotNext).click();
+		}
+	});
+	new ResizeObserver(plotSizeSoon).observe(plotArea);
+	window.addEventListener('resize', plotSizeSoon);
 
 	// ---- input and history ----
 	let history = [];
@@ -725,7 +1048,7 @@ function consolePage() {
 
 	// Esc, or Ctrl+C with nothing selected, interrupts; Ctrl+L clears.
 	document.addEventListener('keydown', (ev) => {
-		if (document.querySelector('dialog[open]')) return;
+		if (document.querySelector('dialog[open]') || ev.defaultPrevented) return;
 		const sel = window.getSelection().toString() ||
 			(document.activeElement === input && input.selectionStart !== input.selectionEnd);
 		if (ev.key === 'Escape' || (ev.ctrlKey && !ev.shiftKey && !ev.altKey && ev.key === 'c' && !sel)) {

@@ -477,6 +477,101 @@ const tests = [
 		await shot(page, '08-console-multiline');
 	}],
 
+	['plots: plot(1:10) shows in the plot panel; history, save and a larger copy', async () => {
+		const page = ctx.page;
+		await type(page, 'plot(1:10)');
+		try {
+			await page.locator('#plot-img').waitFor({ state: 'visible', timeout: EVAL_WAIT });
+		} catch (e) {
+			throw new Check('the plot panel shows an image', await page.locator('#side').evaluate((s) => s.outerHTML.slice(0, 400)));
+		}
+		await waitPrompt(page);
+		const fit = await page.evaluate(() => {
+			const img = document.getElementById('plot-img');
+			const area = document.getElementById('plot-area').getBoundingClientRect();
+			return { nw: img.naturalWidth, nh: img.naturalHeight, aw: Math.floor(area.width), ah: Math.floor(area.height),
+				dpr: window.devicePixelRatio, complete: img.complete };
+		});
+		require_(fit.complete && fit.nw > 0, 'the image has loaded', JSON.stringify(fit));
+		// Rendered for the panel: its pixels are the area's (device pixel ratio 1 here).
+		require_(Math.abs(fit.nw - fit.aw * fit.dpr) <= 2 && Math.abs(fit.nh - fit.ah * fit.dpr) <= 2,
+			'the PNG is rendered at the plot area\'s size', JSON.stringify(fit));
+		require_(await page.locator('#plot-pos').textContent() === '1 / 1', 'one plot in the history');
+		await shot(page, '08b-console-plot');
+		// More on the same page replaces it; a new plot is a new entry.
+		await type(page, 'lines(1:10, (1:10)^1.2, col = "red")');
+		await waitPrompt(page);
+		await type(page, 'hist(c(1, 2, 2, 3, 3, 3, 4, 4, 5), col = "steelblue")');
+		await page.waitForFunction(() => document.getElementById('plot-pos').textContent === '2 / 2', null, timeoutOf(EVAL_WAIT));
+		await waitPrompt(page);
+		await page.click('#plot-prev');
+		require_(await page.locator('#plot-pos').textContent() === '1 / 2', 'previous goes back to the first plot');
+		require_(await page.locator('#plot-export').isDisabled(), 'only the current plot can be drawn again');
+		await shot(page, '08c-console-plot-history');
+		const [saved] = await Promise.all([page.waitForEvent('download', timeoutOf(10000)), page.click('#plot-save')]);
+		const savedBytes = fs.readFileSync(await saved.path());
+		require_(/\.png$/.test(saved.suggestedFilename()) && savedBytes.slice(1, 4).toString() === 'PNG',
+			'Save PNG downloads the plot as a PNG', saved.suggestedFilename());
+		await page.click('#plot-next');
+		await page.click('#plot-export');
+		const dlg = page.locator('dialog.export[open]');
+		await dlg.waitFor(timeoutOf(5000));
+		await dlg.locator('input').nth(0).fill('800');
+		await dlg.locator('input').nth(1).fill('600');
+		await dlg.locator('select').selectOption('2');
+		await shot(page, '08d-console-plot-export');
+		const [big] = await Promise.all([page.waitForEvent('download', timeoutOf(EVAL_WAIT)),
+			dlg.locator('button[type=submit]').click()]);
+		const b = fs.readFileSync(await big.path());
+		const w = b.readUInt32BE(16), h = b.readUInt32BE(20);
+		require_(b.slice(1, 4).toString() === 'PNG' && w === 1600 && h === 1200,
+			'Larger… downloads the plot drawn again at 800 x 600, scale 2', `${big.suggestedFilename()}: ${w} x ${h}`);
+		await dlg.waitFor({ state: 'detached', timeout: 5000 });
+	}],
+
+	['help: ?mean opens the help view', async () => {
+		const page = ctx.page;
+		await type(page, '?mean');
+		try {
+			await page.locator('#help').waitFor({ state: 'visible', timeout: EVAL_WAIT });
+		} catch (e) {
+			throw new Check('the help view opens', await page.locator('#side').evaluate((s) => s.outerHTML.slice(0, 400)));
+		}
+		await waitPrompt(page);
+		const title = await page.locator('#help-title').textContent();
+		const text = await page.locator('#help-text').textContent();
+		require_(/mean/.test(title), 'the help view is titled for mean', title);
+		require_(text.includes('Arithmetic Mean') && text.includes('Description:') && !text.includes('\b'),
+			'the help page reads cleanly (headings without overstrikes)', text.slice(0, 300));
+		require_(!(await outputText(page)).includes('Arithmetic Mean'), 'the help text is not in the console');
+		require_(await page.locator('#help-text .ul').count() > 0, 'headings are styled');
+		await shot(page, '08e-console-help');
+		await page.click('#tab-plots');
+		require_(await page.locator('#plot-img').isVisible(), 'the Plots tab shows the plot again');
+		await page.click('#side-close');
+		require_(await page.locator('#side').isHidden(), 'the panel closes');
+		require_(await page.evaluate(() => document.activeElement.id) === 'input', 'closing it puts the cursor back');
+		await page.click('#show-side');
+		require_(await page.locator('#side').isVisible(), 'the Plots button opens it again');
+	}],
+
+	['readline("Name? "): typing Ada gives [1] "Ada"', async () => {
+		const page = ctx.page;
+		await type(page, 'readline("Name? ")');
+		await waitPrompt(page, EVAL_WAIT, 'Name? ');
+		await shot(page, '08f-console-readline');
+		const before = (await outputText(page)).length;
+		await type(page, 'Ada');
+		await waitOutput(page, '[1] "Ada"', EVAL_WAIT, before);
+		await waitPrompt(page);
+		require_((await outputText(page)).includes('Name? Ada'), 'the answer is echoed after its prompt');
+		// menu() asks the same way, and an interrupt cancels a question.
+		await type(page, 'menu(c("tea", "coffee"))');
+		await waitPrompt(page, EVAL_WAIT, 'Selection: ');
+		await page.locator('#input').press('Escape');
+		await waitPrompt(page, EVAL_WAIT);
+	}],
+
 	['large output: scrollback is capped and the console stays quick', async () => {
 		const page = ctx.page;
 		const t0 = Date.now();
@@ -516,6 +611,18 @@ const tests = [
 		await shot(page, '11-console-restored');
 		await evalR(page, 'x', '[1] 42');
 		await evalR(page, 'f(4)', '[1] 8');
+	}],
+
+	['the plot is back after the suspend and resume', async () => {
+		const page = ctx.page;
+		try {
+			await page.locator('#plot-img').waitFor({ state: 'visible', timeout: EVAL_WAIT });
+		} catch (e) {
+			throw new Check('the resumed session shows its last plot', await page.locator('#side').evaluate((s) => s.outerHTML.slice(0, 400)));
+		}
+		require_(await page.evaluate(() => document.getElementById('plot-img').naturalWidth) > 0, 'the image has loaded');
+		require_(!(await outputText(page)).includes('could not be restored'), 'nothing says the plot was lost');
+		await shot(page, '11b-console-restored-plot');
 	}],
 
 	['notification: shown, dismissed in one tab, gone in the other and after a reload', async () => {
@@ -613,6 +720,16 @@ const tests = [
 			const overflow = () => page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
 			require_(await overflow() <= 0, 'console: no sideways scrolling', `${await overflow()} px too wide`);
 			await shot(page, '16-phone-console-dark');
+			// Help takes the whole screen on a phone, and closes again.
+			await type(page, '?mean');
+			await page.locator('#help').waitFor({ state: 'visible', timeout: EVAL_WAIT });
+			await waitPrompt(page);
+			const box = await page.locator('#side').boundingBox();
+			require_(box && box.width >= 389 && box.height >= 800, 'help covers the phone screen', JSON.stringify(box));
+			require_(await overflow() <= 0, 'help: no sideways scrolling', `${await overflow()} px too wide`);
+			await shot(page, '16b-phone-help-dark');
+			await page.click('#side-close');
+			require_(await page.locator('#side').isHidden(), 'the help closes');
 			await page.goto(BASE + '/');
 			await page.locator(`tr[data-id="${ctx.sid}"]`).waitFor(timeoutOf(10000));
 			require_(await overflow() <= 0, 'home: no sideways scrolling', `${await overflow()} px too wide`);
