@@ -19,9 +19,12 @@ under the temporary root, passwords in PASSWORDS), the PAM services
 /etc/pam.d/rs-<tag>-<pid> (sign-in) and /etc/pam.d/rs-<tag>-<pid>-session
 (sessions), and a temporary root /tmp/rs-<tag>-XXXXXX (0711) holding the
 config (CONF), data (DATA_DIR), database (DB_DIR), key, homes and rserver's
-log (LOG). cleanup() stops rserver, kills every process left of the test
-users or of this run's config dir (monitor, launchers, sessions) by pid,
-deletes the users with their homes, the PAM files and the root.
+log (LOG). configure(..., group_members=("ADM",)) also has setup() create
+the group GROUP, rs_<tag>_grp_<pid>, with those users in it (e.g. for
+admin-group); without it GROUP is None and no group is made. cleanup()
+stops rserver, kills every process left of the test users or of this
+run's config dir (monitor, launchers, sessions) by pid, deletes the users
+with their homes, the group, the PAM files and the root.
 KEEP_TMP=1 keeps the root for a look.
 
 Values that setup() assigns (TMP, LOG, CONF, DB_DIR, DATA_DIR, PORT,
@@ -40,6 +43,7 @@ import atexit
 import errno
 import http.client
 import json
+import grp
 import os
 import pwd
 import re
@@ -77,12 +81,15 @@ PASSWORDS = {}  # "A" -> the user's password
 PAM_SVC = None
 PAM_SESSION_SVC = None
 PAM_FILES = []
+GROUP = None  # rs_<tag>_grp_<pid> when configure() got group_members
+GROUP_MEMBERS = ()  # the users (keys of USERS) setup() puts in GROUP
 
 
-def configure(name, tag, users=("A", "B")):
+def configure(name, tag, users=("A", "B"), group_members=()):
     """Names this run's users, PAM services and temporary root after tag
-    (a short lower-case word) and the process id; call before setup()."""
-    global NAME, TMP_PREFIX, SRV_USER, PAM_SVC, PAM_SESSION_SVC
+    (a short lower-case word) and the process id; call before setup().
+    group_members (keys of users): setup() creates GROUP with them in it."""
+    global NAME, TMP_PREFIX, SRV_USER, PAM_SVC, PAM_SESSION_SVC, GROUP, GROUP_MEMBERS
     NAME = name
     TMP_PREFIX = "rs-%s-" % tag
     SRV_USER = "rs_%s_srv_%d" % (tag, PID)
@@ -101,6 +108,8 @@ def configure(name, tag, users=("A", "B")):
     PAM_SVC = "rs-%s-%d" % (tag, PID)
     PAM_SESSION_SVC = "rs-%s-%d-session" % (tag, PID)
     PAM_FILES[:] = ["/etc/pam.d/" + PAM_SVC, "/etc/pam.d/" + PAM_SESSION_SVC]
+    GROUP_MEMBERS = tuple(group_members)
+    GROUP = "rs_%s_grp_%d" % (tag, PID) if GROUP_MEMBERS else None
 
 
 os.environ["PATH"] = os.environ.get("PATH", "/usr/bin:/bin") + ":/usr/sbin:/sbin"
@@ -175,6 +184,7 @@ DATA_DIR = None
 PORT = 0
 created_users = []
 created_pam = []
+created_groups = []
 uids = {}
 _cleaned = False
 
@@ -915,12 +925,21 @@ def setup():
     for p in PAM_FILES:
         if os.path.exists(p):
             raise RuntimeError("%s exists already" % p)
+    if GROUP:
+        try:
+            grp.getgrnam(GROUP)
+            raise RuntimeError("group %s exists already" % GROUP)
+        except KeyError:
+            pass
+        run(["groupadd", GROUP])
+        created_groups.append(GROUP)
 
     run(["useradd", "-r", "-M", "-s", "/usr/sbin/nologin", SRV_USER])
     created_users.append(SRV_USER)
     uids["srv"] = pwd.getpwnam(SRV_USER).pw_uid
     for who, name in USERS.items():
-        run(["useradd", "-m", "-d", "%s/home/%s" % (TMP, name), "-s", "/bin/bash", name])
+        extra = ["-G", GROUP] if GROUP and who in GROUP_MEMBERS else []
+        run(["useradd", "-m", "-d", "%s/home/%s" % (TMP, name), "-s", "/bin/bash"] + extra + [name])
         created_users.append(name)
         uids[who] = pwd.getpwnam(name).pw_uid
         if uids[who] < 1000:
@@ -961,6 +980,10 @@ def cleanup():
         p = run(["userdel", "-r", u], check_rc=False)
         if run(["id", u], check_rc=False).returncode == 0:
             problems.append("userdel %s: %s" % (u, p.stdout.strip()))
+    for g in created_groups:
+        p = run(["groupdel", g], check_rc=False)
+        if run(["getent", "group", g], check_rc=False).returncode == 0:
+            problems.append("groupdel %s: %s" % (g, p.stdout.strip()))
     for p in created_pam:
         try:
             os.unlink(p)
