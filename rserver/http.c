@@ -1125,11 +1125,17 @@ static int page_signout(struct http *h, struct lws *wsi)
 	/* Stored, so the cookie stays revoked after a restart. */
 	if (signed_in(h, wsi, user, sizeof(user), &expires, &persistent, value, sizeof(value)) &&
 	    cookie_token_hash(value, hash) == 0) {
+		struct monbuf req;
 		if (db_cookie_revoke(h->deps.db, hash, expires * 1000) < 0)
 			log_errorx("Cannot revoke the cookie of %s: %s", user,
 			           db_error(h->deps.db));
 		else
-			log_info("User %s signed out", user);
+			audit_event(h->deps.db, user, "sign-out", NULL, NULL);
+		/* The monitor wipes the password it kept for starting this
+		 * user's sessions (auth-pam-sessions-use-password). */
+		if (monitor_client_request_signout(&h->mc, user, &req) == 0 &&
+		    monitor_client_send(&h->mc, &req) < 0)
+			log_errorx("Cannot tell the monitor that %s signed out", user);
 	}
 	add_cookie(h, &r, COOKIE_USER_ID, "", 0);
 	return redirect(wsi, &r, "/auth-sign-in");

@@ -879,6 +879,15 @@ static bool is_rsession(pid_t pid, const char *session_id)
 	if (n <= 0)
 		return false;
 	exe[n] = '\0';
+	/* After a package upgrade replaced the binary, a running session's
+	 * exe reads "<path> (deleted)". Only root can put a file at our
+	 * path, so such a process did exec the real rsession. */
+	{
+		static const char deleted[] = " (deleted)";
+		size_t dl = sizeof(deleted) - 1;
+		if ((size_t)n > dl && strcmp(exe + n - dl, deleted) == 0)
+			exe[n - dl] = '\0';
+	}
 	for (size_t i = 0; i < nrsession_exes && !known; i++)
 		known = strcmp(exe, rsession_exes[i]) == 0;
 	if (!known)

@@ -1025,6 +1025,20 @@ static void launched(struct session *s, const struct mon_launch_reply *a)
 {
 	int r;
 
+	if (a->pid <= 0 && strcmp(a->step, MON_LAUNCH_STEP_SIGN_IN) == 0) {
+		/* The password the session's PAM stack needs is no longer
+		 * kept: the browser must sign in again, and the session stays
+		 * as it was (suspended work is not lost). */
+		bool resume = s->resuming;
+		s->launching = false;
+		log_info("Session %s of %s cannot start until %s signs in again: %s", s->rec.id,
+		         s->rec.user, s->rec.user, a->message);
+		broadcast_obj(s, json_pack("{s:s, s:s, s:b}", "type", "error", "message", a->message,
+		                           "sign_in", 1));
+		set_state(s, resume ? DB_SESSION_SUSPENDED : DB_SESSION_EXITED,
+		          resume ? "suspended (sign in again to resume)" : "sign in again to start");
+		return;
+	}
 	if (a->pid <= 0) {
 		char reason[DB_EXIT_REASON_MAX + 1];
 		snprintf(reason, sizeof(reason), "failed to start: %s: %s", a->step, a->message);

@@ -610,6 +610,12 @@ function consolePage() {
 			break;
 		case 'error':
 			write('rserver: ' + m.message + '\n', 'system');
+			// The password kept from the sign-in has expired and the
+			// session's PAM stack needs it: sign in again, then come back.
+			if (m.sign_in) {
+				window.location.href = '/auth-sign-in?appUri=' +
+					encodeURIComponent(window.location.pathname);
+			}
 			break;
 		case 'notification':
 			addNotice(m.id, m.message);
