@@ -533,6 +533,42 @@ def t12_tls():
     quit_session(b, sid)
 
 
+def t13_signin_again():
+    """auth-pam-sessions-use-password=1: the password kept from the sign-in
+    lives auth-pam-sessions-password-lifetime-minutes; a resume after that
+    sends the browser to sign in again and keeps the suspended work."""
+    server.ensure(rserver={"auth-pam-sessions-use-password": "1",
+                           "auth-pam-sessions-password-lifetime-minutes": "0.05"})
+    H.browsers.clear()
+    a = browser("A")
+    L = "13 sign in again"
+    sid = create_session(a, L)
+    wait_running(a, sid, L)
+    c = open_console(a, sid, L)
+    check_eval(c, L, "x_kept <- 7\n", "")
+    c.close()
+    r = a.api("POST", "/api/sessions/%s/suspend" % sid)
+    check_eq("%s: suspend: 200" % L, r.status, 200, r.said())
+    info, good, seen = wait_state(a, sid, "suspended", STATE_WAIT)
+    require("%s: suspended" % L, good, "states seen: %s" % seen)
+    time.sleep(4)  # the 3 s lifetime passes (the monitor wipes it on its own)
+    c = Console(a, sid)
+    st = c.connect()
+    require("%s: console upgrades" % L, st == 101, "status %s" % st)
+    m = c.read_until(lambda m: m.get("type") == "error" and m.get("sign_in") is True, STATE_WAIT)
+    check("%s: the console is told to sign in again (error with sign_in)" % L, m is not None, *c.evidence())
+    c.close()
+    info, good, seen = wait_state(a, sid, "suspended", STATE_WAIT)
+    check("%s: the session stays suspended, its work kept" % L, good and "sign in again" in
+          (info.get("exit_reason") or ""), json.dumps(info))
+    H.browsers.clear()
+    a = browser("A")  # a new sign-in keeps the password again
+    c = open_console(a, sid, L + " after signing in")
+    check_eval(c, L + " after signing in", "x_kept\n", "[1] 7")
+    c.close()
+    quit_session(a, sid)
+
+
 TESTS = [
     (1, "sign-in and API auth", t1_auth),
     (2, "session lifecycle", t2_lifecycle),
@@ -546,6 +582,7 @@ TESTS = [
     (6, "busy not suspended", t6_busy),
     (7, "kill timeout", t7_kill),
     (12, "TLS", t12_tls),
+    (13, "sign in again for a kept password", t13_signin_again),
 ]
 
 
