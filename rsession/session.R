@@ -133,6 +133,8 @@ plot_hook <- function() .Call("rs_plot_progress", PACKAGE = "(embedding)")
 # option still holds the marker exactly when nobody (Rprofile.site, the
 # user's .Rprofile, R_INTERACTIVE_DEVICE in the environment) did.
 plot_setup <- function(marker_set) {
+  if (!isTRUE(capabilities("cairo")))
+    stop("this R has no cairo graphics (capabilities(\"cairo\") is FALSE)")
   setHook("before.plot.new", plot_hook)
   setHook("before.grid.newpage", plot_hook)
   dev <- getOption("device")
