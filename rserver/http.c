@@ -968,8 +968,9 @@ static void ws_send(struct session_viewer *v, const char *json, size_t len)
 	if (ps->out_overflow)
 		return;
 	if (ps->out_bytes + len > MAX_WS_QUEUED) {
-		/* A browser that stops reading is cut off rather than let
-		 * grow our memory; it reconnects and gets recent output. */
+		/* Flow control (sessions.h) keeps a reading browser far below
+		 * this; one that stops reading is cut off rather than let grow
+		 * our memory; it reconnects and gets recent output. */
 		log_warnx("Closing a console of session %s: %zu bytes unsent",
 		          v->session ? session_id(v->session) : "?", ps->out_bytes);
 		ps->out_overflow = true;
@@ -1006,7 +1007,24 @@ static int ws_writable(struct lws *wsi, struct pss *ps)
 	free(o);
 	if (ps->out_head)
 		lws_callback_on_writable(wsi);
+	if (ps->out_bytes <= SESSION_VIEWER_LOW)
+		session_viewer_drained(&ps->viewer);
 	return 0;
+}
+
+static size_t ws_queued(struct session_viewer *v)
+{
+	struct pss *ps = (struct pss *)((char *)v - offsetof(struct pss, viewer));
+
+	return ps->out_bytes;
+}
+
+static void ws_drop(struct session_viewer *v)
+{
+	struct pss *ps = (struct pss *)((char *)v - offsetof(struct pss, viewer));
+
+	ps->out_overflow = true;
+	lws_set_timeout(ps->wsi, PENDING_TIMEOUT_KILLED_BY_PARENT, LWS_TO_KILL_ASYNC);
 }
 
 /* Refuses an upgrade with an HTTP status (lws then closes). */
@@ -1483,6 +1501,8 @@ static int http_callback(struct lws *wsi, enum lws_callback_reasons reason, void
 			return -1;
 		ps->ws = true;
 		ps->viewer.send = ws_send;
+		ps->viewer.queued = ws_queued;
+		ps->viewer.drop = ws_drop;
 		/* Opening the console starts or resumes the session. */
 		if (session_open(ps->ws_session) < 0)
 			log_warnx("Cannot open session %s", session_id(ps->ws_session));

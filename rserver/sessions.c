@@ -97,6 +97,8 @@ struct session {
 	uint32_t signal_req;
 	bool killing;
 
+	bool paused;           /* not reading rsession: a viewer is full */
+	uv_timer_t stall;      /* how long a full viewer may hold everyone */
 	uv_timer_t timer;      /* idle and kill deadlines */
 	uv_timer_t exit_timer; /* polling for the exit record */
 	bool timers_open;
@@ -133,6 +135,9 @@ struct sessions {
 	bool stats_open;
 	uint32_t stats_req;
 };
+
+static size_t most_queued(const struct session *s);
+static void flow_resume(struct session *s);
 
 static const struct conf *rs_conf(const struct sessions *ss)
 {
@@ -312,6 +317,9 @@ void session_detach(struct session_viewer *v)
 			break;
 		}
 	v->session = NULL;
+	/* The viewer that held the output back may be the one leaving. */
+	if (s->paused && most_queued(s) <= SESSION_VIEWER_LOW)
+		flow_resume(s);
 }
 
 /* ---- state ---------------------------------------------------------------------- */
@@ -444,6 +452,9 @@ static void conn_release(struct session *s)
 		return;
 	s->conn = NULL;
 	s->greeted = false;
+	s->paused = false;
+	if (s->timers_open)
+		uv_timer_stop(&s->stall);
 	c->s = NULL;
 	uv_close((uv_handle_t *)&c->pipe, conn_closed);
 }
@@ -728,6 +739,73 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 	buf->len = buf->base ? suggested : 0;
 }
 
+/* ---- flow control ---------------------------------------------------------------- */
+
+static size_t most_queued(const struct session *s)
+{
+	size_t most = 0;
+
+	for (size_t i = 0; i < s->nviewers; i++) {
+		struct session_viewer *v = s->viewers[i];
+		size_t q = v->queued ? v->queued(v) : 0;
+		if (q > most)
+			most = q;
+	}
+	return most;
+}
+
+static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf);
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf);
+
+static void flow_resume(struct session *s)
+{
+	s->paused = false;
+	if (s->timers_open)
+		uv_timer_stop(&s->stall);
+	if (s->conn)
+		uv_read_start((uv_stream_t *)&s->conn->pipe, on_alloc, on_read);
+}
+
+/* A viewer has held everyone's output for SESSION_VIEWER_STALL_MS: drop the
+ * full ones (their pages reconnect and get recent output) and go on. */
+static void on_stall(uv_timer_t *t)
+{
+	struct session *s = t->data;
+
+	if (!s->paused)
+		return;
+	for (size_t i = s->nviewers; i-- > 0;) {
+		struct session_viewer *v = s->viewers[i];
+		if (v->queued && v->queued(v) > SESSION_VIEWER_LOW && v->drop) {
+			log_warnx("Session %s: a console has not read its output for %d s; "
+			          "disconnecting it",
+			          s->rec.id, SESSION_VIEWER_STALL_MS / 1000);
+			session_detach(v);
+			v->drop(v);
+		}
+	}
+	flow_resume(s);
+}
+
+/* After output went out: stop reading rsession while a viewer is full. */
+static void flow_check(struct session *s)
+{
+	if (s->paused || !s->conn || most_queued(s) <= SESSION_VIEWER_HIGH)
+		return;
+	s->paused = true;
+	uv_read_stop((uv_stream_t *)&s->conn->pipe);
+	if (s->timers_open)
+		uv_timer_start(&s->stall, on_stall, SESSION_VIEWER_STALL_MS, 0);
+}
+
+void session_viewer_drained(struct session_viewer *v)
+{
+	struct session *s = v->session;
+
+	if (s && s->paused && most_queued(s) <= SESSION_VIEWER_LOW)
+		flow_resume(s);
+}
+
 static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
 {
 	struct conn *c = stream->data;
@@ -758,6 +836,8 @@ static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
 		           r == -EMSGSIZE ? "an oversized frame" : "a frame of another version");
 		conn_lost(c->s, "bad frame");
 	}
+	if (c->s)
+		flow_check(c->s);
 }
 
 static void on_connect(uv_connect_t *req, int status)
@@ -1376,12 +1456,14 @@ static struct session *session_new(struct sessions *ss)
 		return NULL;
 	s->ss = ss;
 	if (uv_timer_init(ss->d.loop, &s->timer) < 0 ||
-	    uv_timer_init(ss->d.loop, &s->exit_timer) < 0) {
+	    uv_timer_init(ss->d.loop, &s->exit_timer) < 0 ||
+	    uv_timer_init(ss->d.loop, &s->stall) < 0) {
 		free(s);
 		return NULL;
 	}
 	s->timer.data = s;
 	s->exit_timer.data = s;
+	s->stall.data = s;
 	s->timers_open = true;
 	if (ss->tail)
 		ss->tail->next = s;
@@ -1565,6 +1647,7 @@ void sessions_stop(struct sessions *ss)
 		if (s->timers_open) {
 			uv_close((uv_handle_t *)&s->timer, NULL);
 			uv_close((uv_handle_t *)&s->exit_timer, NULL);
+			uv_close((uv_handle_t *)&s->stall, NULL);
 			s->timers_open = false;
 		}
 	}

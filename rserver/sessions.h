@@ -42,6 +42,10 @@ struct session;
 struct session_viewer {
 	/* Queues one JSON text message for the client. */
 	void (*send)(struct session_viewer *v, const char *json, size_t len);
+	/* Bytes queued and not yet sent (for flow control; may be NULL). */
+	size_t (*queued)(struct session_viewer *v);
+	/* Disconnects a viewer that has stopped reading (may be NULL). */
+	void (*drop)(struct session_viewer *v);
 	struct session *session; /* set by session_attach() */
 };
 
@@ -142,6 +146,18 @@ int session_open(struct session *s);
  * prompt) to v; detach must be called before v goes away. */
 void session_attach(struct session *s, struct session_viewer *v);
 void session_detach(struct session_viewer *v);
+
+/*
+ * Flow control: while a viewer has more than SESSION_VIEWER_HIGH bytes
+ * queued, the session's output is not read from rsession (which buffers
+ * it, and R never blocks on it); the viewer calls session_viewer_drained()
+ * when its queue has gone below SESSION_VIEWER_LOW. A viewer that stays
+ * full for SESSION_VIEWER_STALL_MS is dropped so that the others go on.
+ */
+#define SESSION_VIEWER_HIGH     (4u * 1024 * 1024)
+#define SESSION_VIEWER_LOW      (1u * 1024 * 1024)
+#define SESSION_VIEWER_STALL_MS 15000
+void session_viewer_drained(struct session_viewer *v);
 
 /*
  * A message from a viewer (browser JSON text): "input", "interrupt" or

@@ -569,6 +569,34 @@ def t13_signin_again():
     quit_session(a, sid)
 
 
+def t14_flow():
+    """Flow control: a console that reads gets all of a large output (R
+    writes faster than the network process can send), and a console that
+    stops reading is disconnected after the stall limit instead of holding
+    everyone's output (or growing rserver's memory) for ever."""
+    server.ensure()
+    a = browser("A")
+    L = "14 flow control"
+    sid = create_session(a, L)
+    wait_running(a, sid, L)
+    stuck = Console(a, sid)
+    require("%s: a console that will not read upgrades" % L, stuck.connect() == 101)
+    c = open_console(a, sid, L)
+    code = "for (i in 1:300) cat(strrep('x', 99999), '\\n'); cat('flow-done\\n')\n"
+    t0 = time.monotonic()
+    out, good = c.run(code, "flow-done", 120)
+    xs = out.count("x")
+    check("%s: the reading console got all 30 MB (%d x's in %.1f s)" % (L, xs, time.monotonic() - t0),
+          good and xs == 300 * 99999, "got %d bytes of output, done: %s" % (len(out), good), *c.evidence())
+    check("%s: the reading console was not disconnected" % L, not c.closed, str(c.closed))
+    mark_log = log_since(0)
+    check("%s: the console that stopped reading was disconnected after the stall limit" % L,
+          "has not read its output" in "\n".join(mark_log), *mark_log[-5:])
+    stuck.close()
+    c.close()
+    quit_session(a, sid)
+
+
 TESTS = [
     (1, "sign-in and API auth", t1_auth),
     (2, "session lifecycle", t2_lifecycle),
@@ -583,6 +611,7 @@ TESTS = [
     (7, "kill timeout", t7_kill),
     (12, "TLS", t12_tls),
     (13, "sign in again for a kept password", t13_signin_again),
+    (14, "flow control", t14_flow),
 ]
 
 
