@@ -38,6 +38,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "sessproto.h"
+
 #define ADMINPROTO_VERSION   1
 #define ADMINPROTO_HEADER    6             /* length + version */
 #define ADMINPROTO_MAX_FRAME (1024 * 1024) /* bytes after the length */
@@ -98,31 +100,16 @@ json_t *adminproto_request_new(enum admin_command c);
 int adminproto_decode_answer(enum admin_command c, const char *json, size_t len, json_t **ret,
                              char *err, size_t errsize);
 
-/*
- * Encodes obj as a whole frame, header included, into a malloc'd buffer.
- * -EMSGSIZE over ADMINPROTO_MAX_FRAME, -EINVAL, -ENOMEM.
- */
-int adminproto_encode(const json_t *obj, char **ret_buf, size_t *ret_len);
+/* The admin socket's frames are the frame format of sessproto.h with
+ * ADMINPROTO_VERSION and ADMINPROTO_MAX_FRAME. */
+static inline int adminproto_encode(const json_t *obj, char **ret_buf, size_t *ret_len)
+{
+	return frame_encode(obj, ADMINPROTO_VERSION, ADMINPROTO_MAX_FRAME, ret_buf, ret_len);
+}
 
-/* Accumulates bytes from the stream socket and cuts them into frames. */
-struct adminproto_reader {
-	char *buf;
-	size_t len, cap;
-	size_t consumed; /* bytes of buf already returned as frames */
-};
-
-void adminproto_reader_init(struct adminproto_reader *r);
-void adminproto_reader_free(struct adminproto_reader *r);
-
-/* Appends received bytes. -ENOMEM, or -EMSGSIZE when more than one whole
- * frame's worth of bytes would be buffered. */
-int adminproto_reader_push(struct adminproto_reader *r, const void *data, size_t len);
-
-/*
- * Returns 1 and the next frame's JSON (valid until the next push or
- * free), 0 when more bytes are needed, -EMSGSIZE for a frame over the
- * limit, -EPROTO for a version other than ADMINPROTO_VERSION.
- */
-int adminproto_reader_next(struct adminproto_reader *r, const char **ret_json, size_t *ret_len);
+static inline void adminproto_reader_init(struct frame_reader *r)
+{
+	frame_reader_init_for(r, ADMINPROTO_VERSION, ADMINPROTO_MAX_FRAME);
+}
 
 #endif

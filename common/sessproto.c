@@ -392,14 +392,16 @@ void sessproto_msg_free(struct sessproto_msg *m)
 	memset(m, 0, sizeof(*m));
 }
 
-int sessproto_encode(const json_t *obj, char **ret_buf, size_t *ret_len)
+int frame_encode(const json_t *obj, uint16_t version, size_t max_frame, char **ret_buf,
+                 size_t *ret_len)
 {
 	size_t n = json_dumpb(obj, NULL, 0, JSON_COMPACT);
+	uint32_t len;
 	char *buf;
 
 	if (n == 0)
 		return -EINVAL;
-	if (n + 2 > SESSPROTO_MAX_FRAME)
+	if (n + 2 > max_frame)
 		return -EMSGSIZE;
 	buf = malloc(SESSPROTO_HEADER + n);
 	if (!buf)
@@ -408,21 +410,33 @@ int sessproto_encode(const json_t *obj, char **ret_buf, size_t *ret_len)
 		free(buf);
 		return -EINVAL;
 	}
-	uint32_t len = (uint32_t)(n + 2);
+	len = (uint32_t)(n + 2);
 	buf[0] = (char)(len >> 24);
 	buf[1] = (char)(len >> 16);
 	buf[2] = (char)(len >> 8);
 	buf[3] = (char)len;
-	buf[4] = (char)(SESSPROTO_VERSION >> 8);
-	buf[5] = (char)(SESSPROTO_VERSION & 0xff);
+	buf[4] = (char)(version >> 8);
+	buf[5] = (char)(version & 0xff);
 	*ret_buf = buf;
 	*ret_len = SESSPROTO_HEADER + n;
 	return 0;
 }
 
-void frame_reader_init(struct frame_reader *r)
+int sessproto_encode(const json_t *obj, char **ret_buf, size_t *ret_len)
+{
+	return frame_encode(obj, SESSPROTO_VERSION, SESSPROTO_MAX_FRAME, ret_buf, ret_len);
+}
+
+void frame_reader_init_for(struct frame_reader *r, uint16_t version, size_t max_frame)
 {
 	memset(r, 0, sizeof(*r));
+	r->version = version;
+	r->max_frame = max_frame;
+}
+
+void frame_reader_init(struct frame_reader *r)
+{
+	frame_reader_init_for(r, SESSPROTO_VERSION, SESSPROTO_MAX_FRAME);
 }
 
 void frame_reader_free(struct frame_reader *r)
@@ -441,6 +455,8 @@ int frame_reader_push(struct frame_reader *r, const void *data, size_t len)
 		r->len -= r->consumed;
 		r->consumed = 0;
 	}
+	if (len > 2 * (r->max_frame + 4) - r->len)
+		return -EMSGSIZE;
 	if (mem_reserve(&r->buf, &r->cap, r->len + len) < 0)
 		return -ENOMEM;
 	memcpy(r->buf + r->len, data, len);
@@ -461,14 +477,14 @@ int frame_reader_next(struct frame_reader *r, const char **ret_json, size_t *ret
 	len = (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
 	/* Checked before waiting for the body: a peer announcing 4 GiB must
 	 * not make us buffer it. */
-	if (len > SESSPROTO_MAX_FRAME)
+	if (len > r->max_frame)
 		return -EMSGSIZE;
 	if (len < 2)
 		return -EPROTO;
 	if (avail < 6)
 		return 0;
 	version = (unsigned)p[4] << 8 | p[5];
-	if (version != SESSPROTO_VERSION)
+	if (version != r->version)
 		return -EPROTO;
 	if (avail < 4 + (size_t)len)
 		return 0;

@@ -136,24 +136,42 @@ void sessproto_msg_free(struct sessproto_msg *m);
  */
 int sessproto_encode(const json_t *obj, char **ret_buf, size_t *ret_len);
 
+/*
+ * The frame format (u32 length | u16 version | JSON), shared by the
+ * session protocol and the admin socket's (adminproto.h), each with its
+ * own version and size limit.
+ */
+
+/* Encodes obj as one frame of that version; -EMSGSIZE when the frame would
+ * exceed max_frame bytes after the length, -EINVAL, -ENOMEM. */
+int frame_encode(const json_t *obj, uint16_t version, size_t max_frame, char **ret_buf,
+                 size_t *ret_len);
+
 /* Accumulates bytes from a stream socket and cuts them into frames. */
 struct frame_reader {
 	char *buf;
 	size_t len;
 	size_t cap;
 	size_t consumed; /* bytes of buf already returned as frames */
+	uint16_t version;
+	size_t max_frame;
 };
 
+/* A reader of the session protocol's frames. */
 void frame_reader_init(struct frame_reader *r);
+/* A reader of frames of another version and limit. */
+void frame_reader_init_for(struct frame_reader *r, uint16_t version, size_t max_frame);
 void frame_reader_free(struct frame_reader *r);
 
-/* Appends received bytes. -ENOMEM only. */
+/* Appends received bytes. -ENOMEM, or -EMSGSIZE when more than two whole
+ * frames' worth of bytes would be buffered (a peer cannot make us hold
+ * more than one frame ahead of what we have read). */
 int frame_reader_push(struct frame_reader *r, const void *data, size_t len);
 
 /*
  * Returns 1 and the next frame's JSON payload (valid until the next call),
  * 0 when more bytes are needed, -EMSGSIZE for a frame over the limit,
- * -EPROTO for a version other than SESSPROTO_VERSION.
+ * -EPROTO for a version other than the reader's.
  */
 int frame_reader_next(struct frame_reader *r, const char **ret_json, size_t *ret_len);
 

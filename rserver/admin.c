@@ -97,7 +97,7 @@ struct conn {
 	uv_pipe_t pipe;
 	struct admin *a;
 	struct conn *next;
-	struct adminproto_reader rd;
+	struct frame_reader rd;
 	uid_t uid;
 	char who[DB_USER_MAX + 1];
 	struct job *job;
@@ -181,7 +181,7 @@ static void conn_closed(uv_handle_t *h)
 			*pp = c->next;
 			break;
 		}
-	adminproto_reader_free(&c->rd);
+	frame_reader_free(&c->rd);
 	free(c);
 }
 
@@ -1029,7 +1029,7 @@ static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
 		conn_close(c);
 		return;
 	}
-	if (nread > 0 && adminproto_reader_push(&c->rd, buf->base, (size_t)nread) < 0) {
+	if (nread > 0 && frame_reader_push(&c->rd, buf->base, (size_t)nread) < 0) {
 		free(buf->base);
 		fail_closed(c, "request too large");
 		return;
@@ -1047,7 +1047,7 @@ static void conn_process(struct conn *c)
 	int r;
 
 	while (!c->closing && !c->job) {
-		r = adminproto_reader_next(&c->rd, &json, &len);
+		r = frame_reader_next(&c->rd, &json, &len);
 		if (r == 0)
 			break;
 		if (r < 0) {

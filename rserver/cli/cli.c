@@ -141,7 +141,7 @@ static bool write_all(int fd, const char *buf, size_t len)
 int cli_request(struct cli *c, enum admin_command cmd, json_t *args, json_t **ret_answer,
                 bool quiet)
 {
-	struct adminproto_reader rd;
+	struct frame_reader rd;
 	json_t *req = adminproto_request_new(cmd);
 	char *path = cli_data_path(c, "admin.sock"), *frame = NULL, err[256];
 	int64_t deadline = mono_ms() + ANSWER_TIMEOUT_MS;
@@ -180,7 +180,7 @@ int cli_request(struct cli *c, enum admin_command cmd, json_t *args, json_t **re
 		struct pollfd p = {.fd = fd, .events = POLLIN};
 		int64_t left = deadline - mono_ms();
 
-		r = adminproto_reader_next(&rd, &json, &len);
+		r = frame_reader_next(&rd, &json, &len);
 		if (r < 0) {
 			cli_fail(c, "malformed answer from rserver: %s",
 			         r == -EMSGSIZE ? "frame over the size limit"
@@ -230,7 +230,7 @@ int cli_request(struct cli *c, enum admin_command cmd, json_t *args, json_t **re
 			         n < 0 ? ": " : "", n < 0 ? strerror(errno) : "");
 			goto out;
 		}
-		if (adminproto_reader_push(&rd, buf, (size_t)n) < 0) {
+		if (frame_reader_push(&rd, buf, (size_t)n) < 0) {
 			cli_fail(c, "answer from rserver too large");
 			goto out;
 		}
@@ -238,7 +238,7 @@ int cli_request(struct cli *c, enum admin_command cmd, json_t *args, json_t **re
 out:
 	if (fd >= 0)
 		close(fd);
-	adminproto_reader_free(&rd);
+	frame_reader_free(&rd);
 	free(frame);
 	free(path);
 	json_decref(req);

@@ -21,7 +21,7 @@ static void same_or_abort(const char *a, const char *b)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	struct adminproto_reader rd;
+	struct frame_reader rd;
 	const char *json;
 	size_t len;
 	int r = 0;
@@ -36,9 +36,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	adminproto_reader_init(&rd);
 	for (size_t off = 0; off < size; off += chunk) {
 		size_t n = size - off < chunk ? size - off : chunk;
-		if (adminproto_reader_push(&rd, data + off, n) < 0)
+		if (frame_reader_push(&rd, data + off, n) < 0)
 			break;
-		while ((r = adminproto_reader_next(&rd, &json, &len)) == 1) {
+		while ((r = frame_reader_next(&rd, &json, &len)) == 1) {
 			struct admin_request req, again;
 			char err[256];
 			char *buf;
@@ -73,6 +73,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (r < 0)
 			break;
 	}
-	adminproto_reader_free(&rd);
+	frame_reader_free(&rd);
 	return 0;
 }

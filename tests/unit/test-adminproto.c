@@ -149,7 +149,7 @@ TEST(answers)
 
 TEST(frames)
 {
-	struct adminproto_reader rd;
+	struct frame_reader rd;
 	json_t *o = json_pack("{s:s}", "command", "status");
 	const char *json;
 	char *buf;
@@ -160,37 +160,37 @@ TEST(frames)
 	adminproto_reader_init(&rd);
 	/* A byte at a time: nothing until the whole frame is in. */
 	for (size_t i = 0; i + 1 < len; i++) {
-		CHECK_INT(adminproto_reader_push(&rd, buf + i, 1), 0);
-		CHECK_INT(adminproto_reader_next(&rd, &json, &n), 0);
+		CHECK_INT(frame_reader_push(&rd, buf + i, 1), 0);
+		CHECK_INT(frame_reader_next(&rd, &json, &n), 0);
 	}
-	CHECK_INT(adminproto_reader_push(&rd, buf + len - 1, 1), 0);
-	CHECK_INT(adminproto_reader_next(&rd, &json, &n), 1);
+	CHECK_INT(frame_reader_push(&rd, buf + len - 1, 1), 0);
+	CHECK_INT(frame_reader_next(&rd, &json, &n), 1);
 	CHECK_INT(n, len - ADMINPROTO_HEADER);
-	CHECK_INT(adminproto_reader_next(&rd, &json, &n), 0);
-	adminproto_reader_free(&rd);
+	CHECK_INT(frame_reader_next(&rd, &json, &n), 0);
+	frame_reader_free(&rd);
 
 	/* Another version. */
 	buf[5] = 2;
 	adminproto_reader_init(&rd);
-	CHECK_INT(adminproto_reader_push(&rd, buf, len), 0);
-	CHECK_INT(adminproto_reader_next(&rd, &json, &n), -EPROTO);
-	adminproto_reader_free(&rd);
+	CHECK_INT(frame_reader_push(&rd, buf, len), 0);
+	CHECK_INT(frame_reader_next(&rd, &json, &n), -EPROTO);
+	frame_reader_free(&rd);
 	free(buf);
 
 	/* Announcing more than the cap is refused before any body arrives. */
 	{
 		unsigned char big[6] = {0x00, 0x10, 0x00, 0x01, 0x00, 0x01}; /* 1 MiB + 1 */
 		adminproto_reader_init(&rd);
-		CHECK_INT(adminproto_reader_push(&rd, big, 4), 0);
-		CHECK_INT(adminproto_reader_next(&rd, &json, &n), -EMSGSIZE);
-		adminproto_reader_free(&rd);
+		CHECK_INT(frame_reader_push(&rd, big, 4), 0);
+		CHECK_INT(frame_reader_next(&rd, &json, &n), -EMSGSIZE);
+		frame_reader_free(&rd);
 	}
 	{
 		unsigned char tiny[4] = {0, 0, 0, 1};
 		adminproto_reader_init(&rd);
-		CHECK_INT(adminproto_reader_push(&rd, tiny, 4), 0);
-		CHECK_INT(adminproto_reader_next(&rd, &json, &n), -EPROTO);
-		adminproto_reader_free(&rd);
+		CHECK_INT(frame_reader_push(&rd, tiny, 4), 0);
+		CHECK_INT(frame_reader_next(&rd, &json, &n), -EPROTO);
+		frame_reader_free(&rd);
 	}
 	/* An answer over the cap is not encoded. */
 	{
