@@ -124,6 +124,7 @@ static char group_name[64], server_user[64];
 static char svc_auth[64], svc_session[64], svc_exec[64], svc_pw[64], svc_slow[64], svc_krb[64],
     svc_cc[64];
 /* The second root, outside /tmp (see the top). */
+static char sb_rsession[PATH_MAX]; /* the sandbox root's copy of rsession */
 static char sb_root[PATH_MAX], sb_conf[PATH_MAX], sb_data[PATH_MAX], sb_db[PATH_MAX],
     sb_dbfile[PATH_MAX], sb_state[PATH_MAX], sb_key[PATH_MAX], sb_stmp[PATH_MAX],
     sb_home[PATH_MAX];
@@ -1102,7 +1103,11 @@ static struct sess *session_launch(struct mon *m, const struct tuser *u, const c
 	s->pid = lr.pid;
 	xsnprintf(s->sock, sizeof(s->sock), "%s", lr.sock);
 	s->launcher = (pid_t)proc_stat_num(s->pid, 4);
-	if (!wait_exe(s->pid, rsession_exe, T_MS))
+	/* The sandbox's root runs its own copy of rsession (see setup). */
+	if (!wait_exe(s->pid,
+	              m->s.config_dir && strcmp(m->s.config_dir, sb_conf) == 0 ? sb_rsession
+	                                                                   : rsession_exe,
+	              T_MS))
 		return NULL;
 	if (s->launcher <= 1 || !proc_exe(s->launcher, exe, sizeof(exe)) ||
 	    strcmp(exe, launcher_exe) != 0)
@@ -3435,6 +3440,24 @@ static bool setup(void)
 		fprintf(stderr, "setup: directories under %s: %s\n", sb_root, strerror(errno));
 		return false;
 	}
+	/* A sandboxed session cannot see the host's /tmp, where a checkout
+	 * (and so the build tree's rsession) may well be: the sandbox's
+	 * root runs a copy of rsession from outside it. */
+	{
+		char *bin = NULL;
+		size_t len = 0;
+		int bfd;
+		xsnprintf(sb_rsession, sizeof(sb_rsession), "%s/rsession", sb_root);
+		if (file_read_all(rsession_path, 1024u * 1024 * 1024, &bin, &len) < 0 ||
+		    (bfd = open(sb_rsession, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0755)) < 0 ||
+		    write(bfd, bin, len) != (ssize_t)len || close(bfd) < 0) {
+			fprintf(stderr, "setup: copying %s to %s: %s\n", rsession_path, sb_rsession,
+			        strerror(errno));
+			free(bin);
+			return false;
+		}
+		free(bin);
+	}
 
 	/* Users and group. */
 	if (!run_ok(ARGV("groupadd", group_name), NULL))
@@ -3722,7 +3745,7 @@ static bool setup(void)
 	          "rsession-launcher-path=%s\n"
 	          "auth-pam-service=%s\n"
 	          "auth-pam-sessions-profile=%s\n",
-	          (int)pid, server_user, sb_data, sb_stmp, sb_key, rsession_path, launcher_path,
+	          (int)pid, server_user, sb_data, sb_stmp, sb_key, sb_rsession, launcher_path,
 	          svc_auth, svc_session);
 	if (write_text(path, 0644, false, text) < 0)
 		return false;
