@@ -794,6 +794,7 @@ function consolePage() {
 			url: 'data:image/png;base64,' + m.png, png: m.png, width: m.width, height: m.height,
 			dpr: m.dpr || 1, page: m.page, seq: m.seq, epoch,
 		};
+		let newPage = false;
 		if (last && !plotClosed && last.epoch === epoch && last.page === m.page) {
 			entry.number = last.number;
 			plots[plots.length - 1] = entry; // more drawn on the same page, or a new size
@@ -801,10 +802,17 @@ function consolePage() {
 			entry.number = ++plotNumber;
 			plots.push(entry);
 			if (plots.length > MAX_PLOTS) plots.shift();
+			newPage = true;
 		}
 		plotClosed = false;
 		plotAt = plots.length - 1;
-		if (side.hidden || side.dataset.view !== 'plots') openSide('plots');
+		// A new plot opens the panel; the same page drawn again (a resize,
+		// added lines) must not reopen a panel the user closed.
+		if (newPage && (side.hidden || side.dataset.view !== 'plots')) openSide('plots');
+		if (side.hidden) {
+			showSide.hidden = false;
+			showSide.textContent = 'Plots';
+		}
 		renderPlots();
 	}
 

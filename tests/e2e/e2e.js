@@ -729,7 +729,10 @@ const tests = [
 			require_(await overflow() <= 0, 'help: no sideways scrolling', `${await overflow()} px too wide`);
 			await shot(page, '16b-phone-help-dark');
 			await page.click('#side-close');
-			require_(await page.locator('#side').isHidden(), 'the help closes');
+			// Closing is not instant on a loaded machine: wait for it.
+			const closed = await page.locator('#side').waitFor({ state: 'hidden', timeout: 5000 })
+				.then(() => true, () => false);
+			require_(closed, 'the help closes');
 			await page.goto(BASE + '/');
 			await page.locator(`tr[data-id="${ctx.sid}"]`).waitFor(timeoutOf(10000));
 			require_(await overflow() <= 0, 'home: no sideways scrolling', `${await overflow()} px too wide`);
