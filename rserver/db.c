@@ -281,6 +281,28 @@ out:
 	return r;
 }
 
+/*
+ * Runs sql, with text parameter ?1 bound to p1 unless it is NULL, and
+ * collects its rows as collect() does. The list queries share this shape.
+ */
+static int list_rows(struct db *db, const char *what, const char *sql, const char *p1,
+                     size_t elemsize, row_reader read, void **ret_items, size_t *ret_n)
+{
+	sqlite3_stmt *st = NULL;
+	int r = prepare(db, what, sql, &st);
+
+	if (r < 0)
+		goto out;
+	if (p1 && bind_text(st, 1, p1) != SQLITE_OK) {
+		r = fail(db, what);
+		goto out;
+	}
+	r = collect(db, what, st, elemsize, read, ret_items, ret_n);
+out:
+	sqlite3_finalize(st);
+	return r;
+}
+
 /* ---- Opening and migrations ---- */
 
 /* Reads PRAGMA name, a single integer. */
@@ -735,7 +757,6 @@ out:
 
 int db_session_list(struct db *db, const char *user, struct db_session **ret_items, size_t *ret_n)
 {
-	sqlite3_stmt *st = NULL;
 	void *items;
 	size_t n;
 	int r;
@@ -747,26 +768,16 @@ int db_session_list(struct db *db, const char *user, struct db_session **ret_ite
 		if (r < 0)
 			return r;
 	}
-
-	r = prepare(db, "session list",
-	            user ? "SELECT " SESSION_COLUMNS " FROM sessions WHERE user = ?1"
-	                   " ORDER BY created, id"
-	                 : "SELECT " SESSION_COLUMNS " FROM sessions ORDER BY created, id",
-	            &st);
+	r = list_rows(db, "session list",
+	              user ? "SELECT " SESSION_COLUMNS " FROM sessions WHERE user = ?1"
+	                     " ORDER BY created, id"
+	                   : "SELECT " SESSION_COLUMNS " FROM sessions ORDER BY created, id",
+	              user, sizeof(struct db_session), read_session, &items, &n);
 	if (r < 0)
-		goto out;
-	if (user && bind_text(st, 1, user) != SQLITE_OK) {
-		r = fail(db, "session list");
-		goto out;
-	}
-	r = collect(db, "session list", st, sizeof(struct db_session), read_session, &items, &n);
-	if (r < 0)
-		goto out;
+		return r;
 	*ret_items = items;
 	*ret_n = n;
-out:
-	sqlite3_finalize(st);
-	return r;
+	return 0;
 }
 
 void db_session_list_free(struct db_session *items)
@@ -1143,7 +1154,6 @@ static int read_ack(struct db *db, const char *what, sqlite3_stmt *st, void *dst
 
 int db_ack_list(struct db *db, const char *user, struct db_ack **ret_items, size_t *ret_n)
 {
-	sqlite3_stmt *st = NULL;
 	void *items;
 	size_t n;
 	int r;
@@ -1153,25 +1163,15 @@ int db_ack_list(struct db *db, const char *user, struct db_ack **ret_items, size
 	r = check_str(user, DB_USER_MAX, false);
 	if (r < 0)
 		return r;
-
-	r = prepare(db, "ack list",
-	            "SELECT notification_id, time FROM notification_acks WHERE user = ?1"
-	            " ORDER BY time, notification_id",
-	            &st);
+	r = list_rows(db, "ack list",
+	              "SELECT notification_id, time FROM notification_acks WHERE user = ?1"
+	              " ORDER BY time, notification_id",
+	              user, sizeof(struct db_ack), read_ack, &items, &n);
 	if (r < 0)
-		goto out;
-	if (bind_text(st, 1, user) != SQLITE_OK) {
-		r = fail(db, "ack list");
-		goto out;
-	}
-	r = collect(db, "ack list", st, sizeof(struct db_ack), read_ack, &items, &n);
-	if (r < 0)
-		goto out;
+		return r;
 	*ret_items = items;
 	*ret_n = n;
-out:
-	sqlite3_finalize(st);
-	return r;
+	return 0;
 }
 
 void db_ack_list_free(struct db_ack *items)
