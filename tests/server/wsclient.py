@@ -316,39 +316,9 @@ class WebSocket:
                 except TimeoutError:
                     return None
                 continue
-            fin, opcode, payload = frame
-            if opcode == OP_PING:
-                self._send_frame(OP_PONG, payload)
-            elif opcode == OP_PONG:
-                pass
-            elif opcode == OP_CLOSE:
-                code = struct.unpack("!H", payload[:2])[0] if len(payload) >= 2 else 1005
-                reason = payload[2:].decode("utf-8", "replace")
-                self.close_code, self.close_reason = code, reason
-                if not self._close_sent:
-                    try:
-                        self._close_sent = True
-                        self._send_frame(OP_CLOSE, payload[:2])
-                    except Closed:
-                        pass
-                self._drop()
-                raise Closed(code, reason)
-            elif opcode in (OP_TEXT, OP_BINARY):
-                if self._frag_op is not None:
-                    raise ProtocolError("new data frame inside a fragmented message")
-                if fin:
-                    return opcode, payload
-                self._frag_op, self._frag = opcode, bytearray(payload)
-            elif opcode == OP_CONT:
-                if self._frag_op is None:
-                    raise ProtocolError("continuation frame without a message")
-                self._frag += payload
-                if fin:
-                    op, data = self._frag_op, bytes(self._frag)
-                    self._frag_op, self._frag = None, bytearray()
-                    return op, data
-            else:
-                raise ProtocolError("unknown opcode 0x%x" % opcode)
+            m = self._frame_message(*frame)
+            if m is not None:
+                return m
 
     def recv_message_nowait(self):
         """Like recv_message(), without waiting: the next whole data message
@@ -380,8 +350,8 @@ class WebSocket:
                 return m
 
     def _frame_message(self, fin, opcode, payload):
-        """recv_message_nowait()'s handling of one frame: a whole data message
-        or None (control frames answered, fragments kept)."""
+        """One frame's handling, for both receivers: a whole data message or
+        None (control frames answered, fragments kept)."""
         if opcode == OP_PING:
             self._send_frame(OP_PONG, payload)
         elif opcode == OP_PONG:
