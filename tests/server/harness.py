@@ -41,6 +41,7 @@ since the test began on a test's first failure, and "N passed, M failed".
 
 import atexit
 import errno
+import glob
 import http.client
 import json
 import grp
@@ -1001,6 +1002,20 @@ def cleanup():
     for p in problems:
         print("cleanup: %s" % p)
     sys.stdout.flush()
+
+
+def check_session_logs():
+    """A test: rsession's own reports (its log, sanitizer findings under
+    ASan) go to each user's ~/.local/share/rstudio/log, not to rserver's
+    log, so the suites that end with this look there."""
+    hits = []
+    logs = sorted(glob.glob(TMP + "/home/*/.local/share/rstudio/log/*.log"))
+    for path in logs:
+        with open(path, errors="replace") as f:
+            for ln in f:
+                if any(m in ln for m in ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:")):
+                    hits.append("%s: %s" % (os.path.basename(path), ln.rstrip()))
+    check("%d: no sanitizer reports in the %d session logs" % (current["num"], len(logs)), not hits, *hits[:20])
 
 
 def server_status():
