@@ -92,17 +92,6 @@
 #define MIB       (1024ULL * 1024ULL)
 #define RSS_LIMIT 300 /* max-rss-mb of the group */
 
-/* Checks cond once; on failure records it and jumps to the test's end. */
-#define REQUIRE(cond)                                                                              \
-	do {                                                                                       \
-		if (!(cond)) {                                                                     \
-			fprintf(stderr, "%s:%d: %s: required check failed: %s\n", __FILE__,        \
-			        __LINE__, test_current, #cond);                                    \
-			test_current_failed = 1;                                                   \
-			goto out;                                                                  \
-		}                                                                                  \
-	} while (0)
-
 #define ARGV(...) ((const char *const[]){__VA_ARGS__, NULL})
 #define KV(...)   ((const char *const[]){__VA_ARGS__, NULL})
 

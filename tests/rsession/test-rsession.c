@@ -48,17 +48,6 @@
 
 #define T_MS 20000 /* per expectation: R starts in about a second */
 
-/* Checks cond once; on failure records it and jumps to the test's cleanup. */
-#define REQUIRE(cond)                                                                              \
-	do {                                                                                       \
-		if (!(cond)) {                                                                     \
-			fprintf(stderr, "%s:%d: %s: required check failed: %s\n", __FILE__,        \
-			        __LINE__, test_current, #cond);                                    \
-			test_current_failed = 1;                                                   \
-			goto out;                                                                  \
-		}                                                                                  \
-	} while (0)
-
 #define ARGS(...) ((const char *[]){__VA_ARGS__, NULL})
 
 static const char *rsession_path;

@@ -39,6 +39,18 @@ static const char *test_current;
 		}                                                                                  \
 	} while (0)
 
+/* Checks cond once; on failure records it and jumps to the test's
+ * cleanup, a label "out" in the test function. */
+#define REQUIRE(cond)                                                                              \
+	do {                                                                                       \
+		if (!(cond)) {                                                                     \
+			fprintf(stderr, "%s:%d: %s: required check failed: %s\n", __FILE__,        \
+			        __LINE__, test_current, #cond);                                    \
+			test_current_failed = 1;                                                   \
+			goto out;                                                                  \
+		}                                                                                  \
+	} while (0)
+
 #define CHECK_INT(got, want)                                                                       \
 	do {                                                                                       \
 		long long g_ = (long long)(got), w_ = (long long)(want);                           \
