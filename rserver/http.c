@@ -488,19 +488,19 @@ static int redirect(struct lws *wsi, struct response *r, const char *location)
 }
 
 /*
- * Sets r to the sign-in page's redirect with an error and the target. r is
- * always the response of the sign-in's own connection, &ps->resp: for a
- * lockout (error 2) the redirect also carries the minutes left, rounded
+ * Sets the sign-in connection's response to the sign-in page's redirect
+ * with an error and the target (ps->app_uri). For a lockout (error 2) the
+ * redirect also carries the minutes left, rounded
  * up, counted from the user's last recorded failure (attempts refused while
  * locked out are not recorded, so the lock ends by then at the latest).
  */
-static void signin_failed(struct response *r, int error, const char *app)
+static void signin_failed(struct pss *ps, int error)
 {
 	char enc[3 * 1024 + 1] = "%2F", left[32] = "";
+	struct response *r = &ps->resp;
+	const char *app = ps->app_uri;
 
 	if (error == 2) {
-		const struct pss *ps =
-		    (const struct pss *)(const void *)((const char *)r - offsetof(struct pss, resp));
 		struct http *h = http_of(ps->wsi);
 		int64_t lock_ms =
 		    (int64_t)(conf_decimal(rs_conf(h), RSERVER_AUTH_LOCKOUT_MINUTES) * 60000);
@@ -1201,7 +1201,7 @@ static int signin_submit(struct http *h, struct lws *wsi, struct pss *ps)
 	if (form_get(ps->body, ps->body_len, "username", ps->user, sizeof(ps->user)) < 0 ||
 	    !ps->user[0] ||
 	    form_get(ps->body, ps->body_len, "password", password, sizeof(password)) < 0) {
-		signin_failed(&ps->resp, 1, ps->app_uri);
+		signin_failed(ps, 1);
 		return write_response(wsi, &ps->resp);
 	}
 
@@ -1223,7 +1223,7 @@ static int signin_submit(struct http *h, struct lws *wsi, struct pss *ps)
 		log_warnx("Sign-in of '%s' refused: locked out after %d failures", ps->user,
 		          failures);
 		explicit_bzero(password, sizeof(password));
-		signin_failed(&ps->resp, 2, ps->app_uri);
+		signin_failed(ps, 2);
 		return write_response(wsi, &ps->resp);
 	}
 	if (throttle > 0 && last && now - last < (int64_t)(throttle * 1000)) {
@@ -1231,7 +1231,7 @@ static int signin_submit(struct http *h, struct lws *wsi, struct pss *ps)
 		log_warnx("Sign-in of '%s' refused: throttled (last attempt %lld ms ago)", ps->user,
 		          (long long)(now - last));
 		explicit_bzero(password, sizeof(password));
-		signin_failed(&ps->resp, 3, ps->app_uri);
+		signin_failed(ps, 3);
 		return write_response(wsi, &ps->resp);
 	}
 
@@ -1280,7 +1280,7 @@ static void signin_answered(struct http *h, struct lws *wsi, const struct mon_au
 		 * and then refused the account (pam_acct_mgmt: access rules,
 		 * a locked account): saying so then reveals nothing the user
 		 * does not know. */
-		signin_failed(&ps->resp, a->result == MON_AUTH_DENIED ? 4 : 1, ps->app_uri);
+		signin_failed(ps, a->result == MON_AUTH_DENIED ? 4 : 1);
 	} else {
 		char value[COOKIE_VALUE_SIZE];
 		double minutes = conf_decimal(c, RSERVER_AUTH_TIMEOUT_MINUTES);
@@ -1290,7 +1290,7 @@ static void signin_answered(struct http *h, struct lws *wsi, const struct mon_au
 		                                 : (int64_t)3650 * 86400;
 		if (cookie_sign(h->deps.key, a->user, now / 1000 + lifetime, ps->stay, value,
 		                sizeof(value)) < 0) {
-			signin_failed(&ps->resp, 1, ps->app_uri);
+			signin_failed(ps, 1);
 		} else {
 			add_cookie(h, &ps->resp, COOKIE_USER_ID, value, ps->stay ? lifetime : -1);
 			ps->resp.status = HTTP_STATUS_FOUND;
