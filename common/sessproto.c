@@ -447,14 +447,20 @@ void frame_reader_free(struct frame_reader *r)
 	memset(r, 0, sizeof(*r));
 }
 
+/* Drops what has been returned already, so that the buffer holds only
+ * bytes not yet cut into frames. */
+static void frame_reader_compact(struct frame_reader *r)
+{
+	if (!r->consumed)
+		return;
+	memmove(r->buf, r->buf + r->consumed, r->len - r->consumed);
+	r->len -= r->consumed;
+	r->consumed = 0;
+}
+
 int frame_reader_push(struct frame_reader *r, const void *data, size_t len)
 {
-	/* Drop what has been returned already before growing. */
-	if (r->consumed) {
-		memmove(r->buf, r->buf + r->consumed, r->len - r->consumed);
-		r->len -= r->consumed;
-		r->consumed = 0;
-	}
+	frame_reader_compact(r);
 	if (len > 2 * (r->max_frame + 4) - r->len)
 		return -EMSGSIZE;
 	if (mem_reserve(&r->buf, &r->cap, r->len + len) < 0)
@@ -462,6 +468,28 @@ int frame_reader_push(struct frame_reader *r, const void *data, size_t len)
 	memcpy(r->buf + r->len, data, len);
 	r->len += len;
 	return 0;
+}
+
+int frame_reader_space(struct frame_reader *r, size_t want, char **ret_p, size_t *ret_n)
+{
+	size_t limit;
+
+	frame_reader_compact(r);
+	limit = 2 * (r->max_frame + 4) - r->len;
+	if (!limit)
+		return -EMSGSIZE;
+	if (want > limit)
+		want = limit;
+	if (mem_reserve(&r->buf, &r->cap, r->len + want) < 0)
+		return -ENOMEM;
+	*ret_p = r->buf + r->len;
+	*ret_n = want;
+	return 0;
+}
+
+void frame_reader_commit(struct frame_reader *r, size_t n)
+{
+	r->len += n;
 }
 
 int frame_reader_next(struct frame_reader *r, const char **ret_json, size_t *ret_len)
@@ -492,4 +520,166 @@ int frame_reader_next(struct frame_reader *r, const char **ret_json, size_t *ret
 	*ret_len = len - 2;
 	r->consumed += 4 + (size_t)len;
 	return 1;
+}
+
+/* ---- the output fast path ---------------------------------------------------- */
+
+static int hex4(const unsigned char *p)
+{
+	int v = 0;
+
+	for (int i = 0; i < 4; i++) {
+		unsigned char c = p[i];
+		v <<= 4;
+		if (c >= '0' && c <= '9')
+			v |= c - '0';
+		else if (c >= 'a' && c <= 'f')
+			v |= c - 'a' + 10;
+		else if (c >= 'A' && c <= 'F')
+			v |= c - 'A' + 10;
+		else
+			return -1;
+	}
+	return v;
+}
+
+/*
+ * Length of the valid UTF-8 sequence (RFC 3629: no overlong forms, no
+ * surrogates, nothing above U+10FFFF) starting at a lead byte >= 0x80, or 0.
+ */
+static size_t utf8_seq(const unsigned char *p, const unsigned char *end)
+{
+	unsigned char c = p[0];
+	size_t n;
+	unsigned char lo = 0x80, hi = 0xbf;
+
+	if (c >= 0xc2 && c <= 0xdf)
+		n = 2;
+	else if (c >= 0xe0 && c <= 0xef)
+		n = 3;
+	else if (c >= 0xf0 && c <= 0xf4)
+		n = 4;
+	else
+		return 0;
+	if ((size_t)(end - p) < n)
+		return 0;
+	/* The second byte's range is narrower after these leads. */
+	if (c == 0xe0)
+		lo = 0xa0;
+	else if (c == 0xed)
+		hi = 0x9f;
+	else if (c == 0xf0)
+		lo = 0x90;
+	else if (c == 0xf4)
+		hi = 0x8f;
+	if (p[1] < lo || p[1] > hi)
+		return 0;
+	for (size_t i = 2; i < n; i++)
+		if (p[i] < 0x80 || p[i] > 0xbf)
+			return 0;
+	return n;
+}
+
+/*
+ * Checks a JSON string body from p (after the opening quote) to its closing
+ * quote, which it returns, or NULL. The rules are jansson's when decoding
+ * without JSON_ALLOW_NUL: no raw control characters, only the standard
+ * escapes, \u0000 refused, surrogates only as a high-low pair.
+ */
+/*
+ * Whether any of the 8 bytes in x needs a closer look: a control character,
+ * a quote, a backslash or a byte of a multibyte character. Exact as a yes or
+ * no (the classic "has a byte less than n" / "has a zero byte" tricks).
+ */
+static bool word_special(uint64_t x)
+{
+	const uint64_t ones = 0x0101010101010101ull, highs = 0x8080808080808080ull;
+	uint64_t q = x ^ (ones * '"'), b = x ^ (ones * '\\');
+
+	return (((x - ones * 0x20) & ~x) | ((q - ones) & ~q) | ((b - ones) & ~b) | x) & highs;
+}
+
+static const unsigned char *json_string_end(const unsigned char *p, const unsigned char *end)
+{
+	while (p < end) {
+		unsigned char c;
+		uint64_t x;
+
+		/* Runs of plain ASCII, a word at a time: most console output. */
+		while (end - p >= 8 && (memcpy(&x, p, 8), !word_special(x)))
+			p += 8;
+		if (p == end)
+			break;
+		c = *p;
+
+		if (c == '"')
+			return p;
+		if (c < 0x20)
+			return NULL;
+		if (c < 0x80 && c != '\\') {
+			p++;
+			continue;
+		}
+		if (c >= 0x80) {
+			size_t n = utf8_seq(p, end);
+			if (!n)
+				return NULL;
+			p += n;
+			continue;
+		}
+		/* an escape */
+		if (end - p < 2)
+			return NULL;
+		switch (p[1]) {
+		case '"':
+		case '\\':
+		case '/':
+		case 'b':
+		case 'f':
+		case 'n':
+		case 'r':
+		case 't':
+			p += 2;
+			continue;
+		case 'u': {
+			int u;
+			if (end - p < 6 || (u = hex4(p + 2)) <= 0)
+				return NULL; /* malformed, or \u0000 */
+			p += 6;
+			if (u >= 0xdc00 && u <= 0xdfff)
+				return NULL; /* a low surrogate alone */
+			if (u >= 0xd800 && u <= 0xdbff) {
+				int lo;
+				if (end - p < 6 || p[0] != '\\' || p[1] != 'u' ||
+				    (lo = hex4(p + 2)) < 0xdc00 || lo > 0xdfff)
+					return NULL;
+				p += 6;
+			}
+			continue;
+		}
+		default:
+			return NULL;
+		}
+	}
+	return NULL;
+}
+
+bool sessproto_is_output(const char *json, size_t len)
+{
+	static const char head[] = "{\"type\":\"output\",\"stream\":\"std";
+	static const char mid[] = "\",\"text\":\"";
+	const unsigned char *p = (const unsigned char *)json, *end = p + len, *q;
+
+	if (len < sizeof(head) - 1 + 3 + sizeof(mid) - 1 + 2 || memcmp(p, head, sizeof(head) - 1))
+		return false;
+	p += sizeof(head) - 1;
+	if (memcmp(p, "out", 3) && memcmp(p, "err", 3))
+		return false;
+	p += 3;
+	if (memcmp(p, mid, sizeof(mid) - 1))
+		return false;
+	p += sizeof(mid) - 1;
+	q = json_string_end(p, end);
+	/* the closing quote, then the object's brace, and nothing after */
+	return q && end - q == 2 && q[1] == '}';
 }

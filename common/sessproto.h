@@ -137,6 +137,17 @@ void sessproto_msg_free(struct sessproto_msg *m);
 int sessproto_encode(const json_t *obj, char **ret_buf, size_t *ret_len);
 
 /*
+ * True when json is an "output" message exactly as rsession writes it
+ * (compact, keys type, stream, text in that order, stream "stdout" or
+ * "stderr") and its text is a valid JSON string without NUL. Checked in
+ * one pass without building the message: output is nearly all the bytes a
+ * session sends, and rserver relays it unchanged. False says only "not in
+ * that form": sessproto_decode() then decides. Never true for a message
+ * sessproto_decode() refuses (tests/fuzz/fuzz-sessproto.c checks this).
+ */
+bool sessproto_is_output(const char *json, size_t len);
+
+/*
  * The frame format (u32 length | u16 version | JSON), shared by the
  * session protocol and the admin socket's (adminproto.h), each with its
  * own version and size limit.
@@ -167,6 +178,15 @@ void frame_reader_free(struct frame_reader *r);
  * frames' worth of bytes would be buffered (a peer cannot make us hold
  * more than one frame ahead of what we have read). */
 int frame_reader_push(struct frame_reader *r, const void *data, size_t len);
+
+/*
+ * For reading straight into the reader, without a copy: frame_reader_space
+ * returns room for at least want bytes at the end of the buffer (less only
+ * if the two-frame bound above allows less; -EMSGSIZE if it allows none);
+ * after the read, frame_reader_commit adds the n bytes that arrived there.
+ */
+int frame_reader_space(struct frame_reader *r, size_t want, char **ret_p, size_t *ret_n);
+void frame_reader_commit(struct frame_reader *r, size_t n);
 
 /*
  * Returns 1 and the next frame's JSON payload (valid until the next call),

@@ -123,6 +123,7 @@ static int conns_admit(int fd)
 #define SIGNIN_PAGE_SIZE 8192
 #define MAX_WS_MESSAGE   (1024 * 1024 + 4096) /* browser -> server, one message */
 #define MAX_WS_QUEUED    (16 * 1024 * 1024)   /* server -> browser, unsent bytes */
+#define WS_WRITE_BURST   (1024 * 1024)        /* bytes sent per writable callback, at most */
 
 struct http {
 	struct lws_context *ctx;
@@ -983,28 +984,45 @@ static void ws_send(struct session_viewer *v, const char *json, size_t len)
 	o->next = NULL;
 	o->len = len;
 	memcpy(o->data + LWS_PRE, json, len);
-	if (ps->out_tail)
-		ps->out_tail->next = o;
-	else
-		ps->out_head = o;
-	ps->out_tail = o;
 	ps->out_bytes += len;
+	if (ps->out_tail) {
+		/* A writable callback is already asked for (ws_writable asks
+		 * again while anything is left): asking again would only have
+		 * libuv re-register the socket with epoll. */
+		ps->out_tail->next = o;
+		ps->out_tail = o;
+		return;
+	}
+	ps->out_head = ps->out_tail = o;
 	lws_callback_on_writable(ps->wsi);
 }
 
+/*
+ * Sends queued messages while the socket takes them. One message per
+ * writable callback would cost a trip round the event loop (and lws's poll
+ * bookkeeping) per message: an answer at the console is often five small
+ * ones. lws_send_pipe_choked() says whether lws still holds part of the last
+ * write or the socket is full; then we wait for the next callback. The
+ * bound keeps one busy console from starving the others.
+ */
 static int ws_writable(struct lws *wsi, struct pss *ps)
 {
-	struct ws_out *o = ps->out_head;
+	size_t sent = 0;
 
-	if (!o)
-		return 0;
-	if (lws_write(wsi, o->data + LWS_PRE, o->len, LWS_WRITE_TEXT) < (int)o->len)
-		return -1;
-	ps->out_head = o->next;
-	if (!ps->out_head)
-		ps->out_tail = NULL;
-	ps->out_bytes -= o->len;
-	free(o);
+	while (ps->out_head && sent < WS_WRITE_BURST) {
+		struct ws_out *o = ps->out_head;
+
+		if (sent && lws_send_pipe_choked(wsi))
+			break;
+		if (lws_write(wsi, o->data + LWS_PRE, o->len, LWS_WRITE_TEXT) < (int)o->len)
+			return -1;
+		ps->out_head = o->next;
+		if (!ps->out_head)
+			ps->out_tail = NULL;
+		ps->out_bytes -= o->len;
+		sent += o->len;
+		free(o);
+	}
 	if (ps->out_head)
 		lws_callback_on_writable(wsi);
 	if (ps->out_bytes <= SESSION_VIEWER_LOW)

@@ -45,6 +45,7 @@
 #define EXITED_KEEP_DAYS 30            /* exited sessions are forgotten after */
 #define STATS_EVERY_MS   5000          /* CPU and memory of running sessions */
 #define HISTORY_SAMPLES  720           /* an hour of them */
+#define INPUT_PERSIST_MS 15000         /* the last input reaches the registry within */
 
 struct conn {
 	uv_pipe_t pipe;
@@ -108,6 +109,7 @@ struct session {
 	double timeout_min, kill_hours;
 	bool refusal_logged;
 	int64_t retry_at;
+	int64_t persisted_input;             /* rec.last_input as the registry has it */
 	char ending[DB_EXIT_REASON_MAX + 1]; /* why, when we ended it */
 
 	struct request req_suspend, req_quit;
@@ -149,6 +151,8 @@ static void persist(struct session *s)
 	if (db_session_put(s->ss->d.db, &s->rec) < 0)
 		log_errorx("Cannot record session %s of %s: %s", s->rec.id, s->rec.user,
 		           db_error(s->ss->d.db));
+	else
+		s->persisted_input = s->rec.last_input;
 }
 
 /* ---- viewers ------------------------------------------------------------------ */
@@ -670,6 +674,13 @@ static void handle_frame(struct session *s, const char *json, size_t len)
 	struct sessproto_msg m;
 	char err[256];
 
+	/* Output is nearly every byte a session sends: checked in one pass
+	 * rather than decoded into a tree (benchmarks.md, throughput). */
+	if (s->greeted && sessproto_is_output(json, len)) {
+		scrollback_add(s, json, len);
+		broadcast_raw(s, json, len);
+		return;
+	}
 	if (sessproto_decode(json, len, SESSPROTO_TO_CLIENT, &m, err, sizeof(err)) < 0) {
 		log_errorx("Session %s sent a malformed message (%s); dropping the connection",
 		           s->rec.id, err);
@@ -732,11 +743,22 @@ static void handle_frame(struct session *s, const char *json, size_t len)
 	sessproto_msg_free(&m);
 }
 
+/* rsession's bytes are read straight into the frame reader, in large
+ * reads: output arrives in frames of up to half a megabyte. */
+#define READ_WANT (256 * 1024)
+
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 {
-	(void)h;
-	buf->base = malloc(suggested);
-	buf->len = buf->base ? suggested : 0;
+	struct conn *c = h->data;
+	char *p;
+	size_t n;
+
+	(void)suggested;
+	if (frame_reader_space(&c->rd, READ_WANT, &p, &n) < 0) {
+		*buf = uv_buf_init(NULL, 0); /* on_read gets UV_ENOBUFS */
+		return;
+	}
+	*buf = uv_buf_init(p, (unsigned)n);
 }
 
 /* ---- flow control ---------------------------------------------------------------- */
@@ -813,21 +835,16 @@ static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
 	size_t len;
 	int r = 0;
 
-	if (!c->s) {
-		free(buf->base);
+	(void)buf; /* the frame reader's own space (on_alloc) */
+	if (!c->s)
 		return;
-	}
 	if (nread < 0) {
-		free(buf->base);
-		conn_lost(c->s, nread == UV_EOF ? "end of file" : uv_strerror((int)nread));
+		conn_lost(c->s, nread == UV_EOF       ? "end of file"
+		                : nread == UV_ENOBUFS ? "out of memory, or frames over the limit"
+		                                      : uv_strerror((int)nread));
 		return;
 	}
-	if (nread > 0 && frame_reader_push(&c->rd, buf->base, (size_t)nread) < 0) {
-		free(buf->base);
-		conn_lost(c->s, "out of memory");
-		return;
-	}
-	free(buf->base);
+	frame_reader_commit(&c->rd, (size_t)nread);
 	/* A frame may end the connection (c->s becomes NULL); stop then. */
 	while (c->s && (r = frame_reader_next(&c->rd, &json, &len)) == 1)
 		handle_frame(c->s, json, len);
@@ -1386,7 +1403,12 @@ void session_viewer_message(struct session_viewer *v, const char *json, size_t l
 		s->rec.last_input = s->rec.last_activity = now_ms();
 		s->refusal_logged = false;
 		s->retry_at = 0;
-		persist(s);
+		/* The registry needs the last input only for the kill timer
+		 * after a restart (hours): writing it on every line typed cost
+		 * a database transaction per round trip (benchmarks.md).
+		 * sessions_stop() writes what is newer. */
+		if (s->rec.last_input - s->persisted_input >= INPUT_PERSIST_MS)
+			persist(s);
 		/* Re-encoded from the checked fields: nothing else goes on. */
 		json_t *frame =
 		    json_pack("{s:s, s:s%}", "type", "input", "text", json_string_value(text), n);
@@ -1639,8 +1661,10 @@ void sessions_stop(struct sessions *ss)
 		ss->stats_open = false;
 	}
 	for (struct session *s = ss->head; s; s = s->next) {
-		/* Last input times are written as they happen; the rest of
-		 * the row is current too. */
+		/* The row is current but for the last input (written at most
+		 * every INPUT_PERSIST_MS). */
+		if (s->rec.last_input != s->persisted_input)
+			persist(s);
 		request_finish(&s->req_suspend, false, "rserver is stopping");
 		request_finish(&s->req_quit, false, "rserver is stopping");
 		conn_release(s);

@@ -130,6 +130,35 @@ TEST(frames)
 	CHECK_INT(frame_reader_next(&rd, &json, &jlen), 0);
 	frame_reader_free(&rd);
 
+	/* Read straight into the reader (space, then commit), in pieces of
+	 * 5 bytes, two frames: the same frames come out. */
+	frame_reader_init(&rd);
+	for (size_t off = 0; off < 2 * len; off += 5) {
+		char *p;
+		size_t n, take = 2 * len - off < 5 ? 2 * len - off : 5;
+		CHECK_INT(frame_reader_space(&rd, 5, &p, &n), 0);
+		CHECK(n == 5);
+		for (size_t i = 0; i < take; i++)
+			p[i] = buf[(off + i) % len];
+		frame_reader_commit(&rd, take);
+	}
+	CHECK_INT(frame_reader_next(&rd, &json, &jlen), 1);
+	CHECK_INT(frame_reader_next(&rd, &json, &jlen), 1);
+	CHECK(jlen == len - SESSPROTO_HEADER && memcmp(json, buf + SESSPROTO_HEADER, jlen) == 0);
+	CHECK_INT(frame_reader_next(&rd, &json, &jlen), 0);
+	frame_reader_free(&rd);
+	/* The space offered stops at two frames' worth of unread bytes. */
+	frame_reader_init_for(&rd, 1, 16);
+	{
+		char *p;
+		size_t n;
+		CHECK_INT(frame_reader_space(&rd, 1000, &p, &n), 0);
+		CHECK_INT(n, 40);
+		frame_reader_commit(&rd, n);
+		CHECK_INT(frame_reader_space(&rd, 1, &p, &n), -EMSGSIZE);
+	}
+	frame_reader_free(&rd);
+
 	/* A wrong version and an oversized length fail before the body. */
 	frame_reader_init(&rd);
 	buf[5] = 2;
@@ -330,6 +359,81 @@ TEST(utf8)
 	CHECK(n == 2 && pending == 2);
 }
 
+/* The fast path for output agrees with the decoder on every case here. */
+static bool output_agrees(const char *json, bool want_fast)
+{
+	struct sessproto_msg m;
+	char err[256];
+	bool fast = sessproto_is_output(json, strlen(json));
+	int r = sessproto_decode(json, strlen(json), SESSPROTO_TO_CLIENT, &m, err, sizeof(err));
+
+	if (r == 0)
+		sessproto_msg_free(&m);
+	if (fast && r < 0)
+		return false;
+	return fast == want_fast;
+}
+
+TEST(output_fast)
+{
+	/* rsession's own form */
+	CHECK(output_agrees("{\"type\":\"output\",\"stream\":\"stdout\",\"text\":\"[1] 2\\n\"}",
+	                    true));
+	CHECK(output_agrees("{\"type\":\"output\",\"stream\":\"stderr\",\"text\":\"\"}", true));
+	CHECK(
+	    output_agrees("{\"type\":\"output\",\"stream\":\"stdout\",\"text\":"
+	                  "\"h\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80 \\\" \\\\ \\/ \\b\\f\\r\\t\"}",
+	                  true));
+	CHECK(output_agrees(
+	    "{\"type\":\"output\",\"stream\":\"stdout\",\"text\":\"\\u00e9\\ud83d\\ude00\x7f\"}",
+	    true));
+	/* other forms go to the decoder, which may accept them */
+	CHECK(output_agrees("{\"type\": \"output\", \"stream\": \"stdout\", \"text\": \"x\"}",
+	                    false));
+	CHECK(output_agrees("{\"type\":\"output\",\"text\":\"x\",\"stream\":\"stdout\"}", false));
+	CHECK(output_agrees("{\"type\":\"output\",\"stream\":\"stdtty\",\"text\":\"x\"}", false));
+	/* and what the decoder refuses, the fast path refuses */
+	static const char *bad[] = {
+	    "{\"type\":\"output\",\"stream\":\"stdout\",\"text\":\"x\"",          /* no brace */
+	    "{\"type\":\"output\",\"stream\":\"stdout\",\"text\":\"x\"} ",        /* trailing */
+	    "{\"type\":\"output\",\"stream\":\"stdout\",\"text\":\"x\",\"a\":1}", /* extra */
+	    "{\"type\":\"output\",\"stream\":\"stdout\",\"text\":\"\x01\"}",      /* control */
+	    "{\"type\":\"output\",\"stream\":\"stdout\",\"text\":\"\\u0000\"}",   /* NUL */
+	    "{\"type\":\"output\",\"stream\":\"stdout\",\"text\":\"\\ud800\"}",   /* lone high */
+	    "{\"type\":\"output\",\"stream\":\"stdout\",\"text\":\"\\udc00\"}",   /* lone low */
+	    "{\"type\":\"output\",\"stream\":\"stdout\",\"text\":\"\\ud800\\u0041\"}",
+	    "{\"type\":\"output\",\"stream\":\"stdout\",\"text\":\"\\x\"}", /* escape */
+	    "{\"type\":\"output\",\"stream\":\"stdout\",\"text\":\"\\u12g4\"}",
+	    "{\"type\":\"output\",\"stream\":\"stdout\",\"text\":\"\xc0\xaf\"}",     /* overlong */
+	    "{\"type\":\"output\",\"stream\":\"stdout\",\"text\":\"\xed\xa0\x80\"}", /* surrogate */
+	    "{\"type\":\"output\",\"stream\":\"stdout\",\"text\":\"\xf4\x90\x80\x80\"}",
+	    "{\"type\":\"output\",\"stream\":\"stdout\",\"text\":\"\xe2\x82\"}", /* cut */
+	    "{\"type\":\"output\",\"stream\":\"stdout\",\"text\":\"\xff\"}",
+	};
+	/* A bad byte anywhere in a long run of ASCII (checked a word at a
+	 * time) is found. */
+	for (size_t at = 0; at < 40; at++) {
+		static const char bytes[] = {'\x01', '\x1f', '"', '\xff', '\x80'};
+		for (size_t k = 0; k < sizeof(bytes); k++) {
+			char msg[128];
+			int n =
+			    snprintf(msg, sizeof(msg),
+			             "{\"type\":\"output\",\"stream\":\"stdout\",\"text\":\"%s\"}",
+			             "abcdefghijklmnopqrstuvwxyz0123456789ABCD");
+			msg[n - 42 + at] = bytes[k];
+			CHECK(output_agrees(msg, false));
+		}
+	}
+	CHECK(output_agrees("{\"type\":\"output\",\"stream\":\"stdout\",\"text\":"
+	                    "\"abcdefghijklmnopqrstuvwxyz0123456789ABCD~ \"}",
+	                    true));
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		if (!output_agrees(bad[i], false))
+			fprintf(stderr, "case %zu: %s\n", i, bad[i]);
+		CHECK(output_agrees(bad[i], false));
+	}
+}
+
 int main(void)
 {
 	RUN(requests);
@@ -339,5 +443,6 @@ int main(void)
 	RUN(plots);
 	RUN(base64);
 	RUN(utf8);
+	RUN(output_fast);
 	return test_summary();
 }
