@@ -37,9 +37,11 @@
 
 #define SCROLLBACK_MAX   (64 * 1024)   /* recent output replayed to a new viewer */
 #define QUEUE_MAX        (1024 * 1024) /* input held while the session starts */
-#define EXIT_POLL_MS     100           /* looking for the launcher's exit record */
-#define EXIT_POLL_TRIES  50            /* ... for up to 5 s */
-#define RECONNECT_TRIES  20            /* alive after 2 s without a record: reconnect */
+#define EXIT_POLL_FAST_MS  5             /* looking for the launcher's exit record: */
+#define EXIT_POLL_FAST_FOR 250           /* ... this often for the first 250 ms, when it */
+#define EXIT_POLL_MS       100           /* nearly always comes, then every 100 ms */
+#define EXIT_POLL_FOR      5000          /* ... for up to 5 s */
+#define RECONNECT_AFTER    2000          /* alive after 2 s without a record: reconnect */
 #define RETRY_MIN_MS     2000          /* a refused idle suspend is retried after */
 #define RETRY_MAX_MS     (5 * 60000)   /* the idle timeout, within these bounds */
 #define EXITED_KEEP_DAYS 30            /* exited sessions are forgotten after */
@@ -104,7 +106,8 @@ struct session {
 	uv_timer_t exit_timer; /* polling for the exit record */
 	bool timers_open;
 	bool exit_polling;
-	int exit_tries;
+	bool exit_once;       /* look for the record once, then give up */
+	int64_t exit_poll_t0; /* when the looking began */
 
 	double timeout_min, kill_hours;
 	bool refusal_logged;
@@ -463,7 +466,7 @@ static void conn_release(struct session *s)
 	uv_close((uv_handle_t *)&c->pipe, conn_closed);
 }
 
-static void exit_poll_start(struct session *s, int tries_done);
+static void exit_poll_start(struct session *s, bool once);
 
 /* The connection ended or failed: find out how the session ended. */
 static void conn_lost(struct session *s, const char *why)
@@ -476,7 +479,7 @@ static void conn_lost(struct session *s, const char *why)
 	uv_timer_stop(&s->timer);
 	if (s->rec.state == DB_SESSION_SUSPENDED || s->rec.state == DB_SESSION_EXITED)
 		return;
-	exit_poll_start(s, 0);
+	exit_poll_start(s, false);
 }
 
 struct write_req {
@@ -1017,8 +1020,8 @@ static void on_exit_poll(uv_timer_t *t)
 {
 	struct session *s = t->data;
 	json_t *record = exit_record(s);
+	int64_t waited = now_ms() - s->exit_poll_t0;
 
-	s->exit_tries++;
 	if (record) {
 		exit_poll_stop(s);
 		finish_exit(s, record);
@@ -1027,28 +1030,36 @@ static void on_exit_poll(uv_timer_t *t)
 	}
 	/* No record, and the process is still there: rsession dropped our
 	 * connection (we read too slowly) but runs on. Connect again. */
-	if (s->exit_tries >= RECONNECT_TRIES && !s->launching &&
+	if (!s->exit_once && waited >= RECONNECT_AFTER && !s->launching &&
 	    same_process(s, s->rec.pid, s->rec.pid_start_time)) {
 		exit_poll_stop(s);
 		log_info("Session %s (pid %d) is still running; reconnecting", s->rec.id,
 		         (int)s->rec.pid);
 		if (conn_open(s) < 0)
-			exit_poll_start(s, 0);
+			exit_poll_start(s, false);
 		return;
 	}
-	if (s->exit_tries >= EXIT_POLL_TRIES) {
+	if (s->exit_once || waited >= EXIT_POLL_FOR) {
 		exit_poll_stop(s);
 		finish_exit(s, NULL);
+		return;
 	}
+	/* The launcher writes the record right after rsession's exit and
+	 * its PAM close: look often at first, so that a suspend or a quit
+	 * shows without a polling delay (benchmarks.md), then less often. */
+	uv_timer_start(&s->exit_timer, on_exit_poll,
+	               waited < EXIT_POLL_FAST_FOR ? EXIT_POLL_FAST_MS : EXIT_POLL_MS, 0);
 }
 
-static void exit_poll_start(struct session *s, int tries_done)
+/* once: the process is known to be gone; one look at its record. */
+static void exit_poll_start(struct session *s, bool once)
 {
 	if (s->ss->stopping || !s->timers_open)
 		return;
-	s->exit_tries = tries_done;
+	s->exit_once = once;
+	s->exit_poll_t0 = now_ms();
 	s->exit_polling = true;
-	uv_timer_start(&s->exit_timer, on_exit_poll, 0, EXIT_POLL_MS);
+	uv_timer_start(&s->exit_timer, on_exit_poll, 0, 0);
 }
 
 /* "saved <RFC 3339 UTC>", the detail of a "resuming" state. */
@@ -1153,7 +1164,7 @@ static void launched(struct session *s, const struct mon_launch_reply *a)
 	r = conn_open(s);
 	if (r < 0) {
 		log_errorx("Session %s: cannot connect: %s", s->rec.id, strerror(-r));
-		exit_poll_start(s, 0);
+		exit_poll_start(s, false);
 	}
 }
 
@@ -1616,12 +1627,12 @@ int sessions_recover(struct sessions *ss)
 		if (row->pid > 0 && row->pid_start_time &&
 		    !same_process(s, row->pid, row->pid_start_time)) {
 			/* Gone while we were away: its launcher's record says how. */
-			exit_poll_start(s, EXIT_POLL_TRIES - 1);
+			exit_poll_start(s, true);
 			continue;
 		}
 		s->recovering = true;
 		if (conn_open(s) < 0)
-			exit_poll_start(s, EXIT_POLL_TRIES - 1);
+			exit_poll_start(s, true);
 	}
 	db_session_list_free(rows);
 	return r;
