@@ -492,6 +492,15 @@ void frame_reader_commit(struct frame_reader *r, size_t n)
 	r->len += n;
 }
 
+void frame_reader_trim(struct frame_reader *r, size_t keep)
+{
+	if (r->consumed != r->len || r->cap <= keep)
+		return;
+	free(r->buf);
+	r->buf = NULL;
+	r->len = r->cap = r->consumed = 0;
+}
+
 int frame_reader_next(struct frame_reader *r, const char **ret_json, size_t *ret_len)
 {
 	const unsigned char *p;

@@ -187,6 +187,9 @@ int frame_reader_push(struct frame_reader *r, const void *data, size_t len);
  */
 int frame_reader_space(struct frame_reader *r, size_t want, char **ret_p, size_t *ret_n);
 void frame_reader_commit(struct frame_reader *r, size_t n);
+/* Gives back a buffer over keep bytes when no bytes are pending: an idle
+ * peer then holds no large read buffer. */
+void frame_reader_trim(struct frame_reader *r, size_t keep);
 
 /*
  * Returns 1 and the next frame's JSON payload (valid until the next call),

@@ -858,6 +858,10 @@ static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
 	}
 	if (c->s)
 		flow_check(c->s);
+	/* Most sessions sit idle: keep large read buffers only while output
+	 * streams (a quarter megabyte each over 200 sessions showed in
+	 * rserver's memory). */
+	frame_reader_trim(&c->rd, 16 * 1024);
 }
 
 static void on_connect(uv_connect_t *req, int status)

@@ -509,11 +509,15 @@ class Response:
         return "HTTP %s, Content-Type %r, body %s" % (self.status, self.header("Content-Type"), short(self.body, 300))
 
 
-def http_request(scheme, method, path, body=None, headers=None, timeout=30):
+def http_request(scheme, method, path, body=None, headers=None, timeout=30, source=None):
+    """source: a local address to connect from (rserver allows 64
+    connections per client address)."""
+    src = (source, 0) if source else None
     if scheme == "https":
-        c = http.client.HTTPSConnection("127.0.0.1", PORT, timeout=timeout, context=wsclient.insecure_context())
+        c = http.client.HTTPSConnection("127.0.0.1", PORT, timeout=timeout, context=wsclient.insecure_context(),
+                                        source_address=src)
     else:
-        c = http.client.HTTPConnection("127.0.0.1", PORT, timeout=timeout)
+        c = http.client.HTTPConnection("127.0.0.1", PORT, timeout=timeout, source_address=src)
     try:
         h = {"Connection": "close"}
         h.update(headers or {})
@@ -557,11 +561,11 @@ class Browser:
     def cookie_header(self):
         return "; ".join("%s=%s" % kv for kv in self.cookies.items())
 
-    def request(self, method, path, body=None, headers=None, cookies=True):
+    def request(self, method, path, body=None, headers=None, cookies=True, source=None):
         h = dict(headers or {})
         if cookies and self.cookies:
             h["Cookie"] = self.cookie_header()
-        r = http_request(self.scheme, method, path, body, h)
+        r = http_request(self.scheme, method, path, body, h, source=source)
         for sc in r.set_cookies():
             nv = sc.split(";", 1)[0]
             name, _, value = nv.partition("=")
@@ -588,7 +592,7 @@ class Browser:
     def signed_in(self):
         return "user-id" in self.cookies
 
-    def api(self, method, path, body=None, csrf=True):
+    def api(self, method, path, body=None, csrf=True, source=None):
         h = {}
         if csrf and "rs-csrf-token" in self.cookies:
             h["X-RS-CSRF-Token"] = self.cookies["rs-csrf-token"]
@@ -597,7 +601,7 @@ class Browser:
             h["Content-Type"] = "application/json"
         elif method == "POST":
             body = ""
-        return self.request(method, path, body, h)
+        return self.request(method, path, body, h, source=source)
 
     def sessions(self):
         r = self.api("GET", "/api/sessions")

@@ -156,6 +156,16 @@ TEST(frames)
 		CHECK_INT(n, 40);
 		frame_reader_commit(&rd, n);
 		CHECK_INT(frame_reader_space(&rd, 1, &p, &n), -EMSGSIZE);
+		/* Pending bytes keep the buffer; once read, it can go. */
+		frame_reader_trim(&rd, 0);
+		CHECK(rd.buf != NULL);
+		rd.consumed = rd.len;
+		frame_reader_trim(&rd, 1024); /* cap 256: kept */
+		CHECK(rd.buf != NULL);
+		frame_reader_trim(&rd, 0);
+		CHECK(rd.buf == NULL && rd.cap == 0 && rd.len == 0);
+		CHECK_INT(frame_reader_space(&rd, 8, &p, &n), 0);
+		CHECK_INT(n, 8);
 	}
 	frame_reader_free(&rd);
 
