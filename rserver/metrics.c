@@ -168,6 +168,16 @@ char *metrics_render(struct sessions *ss)
 		put(&t, "rserver_sessions{state=\"%s\"} %zu\n", db_session_state_name(st),
 		    by_state[st]);
 
+	struct sessions_starts st;
+	sessions_starts(ss, &st);
+	put(&t,
+	    "# HELP rserver_session_starts Session starts in flight, waiting for a slot, and the "
+	    "slots.\n# TYPE rserver_session_starts gauge\n"
+	    "rserver_session_starts{state=\"in_flight\"} %u\n"
+	    "rserver_session_starts{state=\"queued\"} %u\n"
+	    "rserver_session_starts{state=\"slots\"} %u\n",
+	    st.in_flight, st.queued, st.slots);
+
 	put(&t, "# HELP rserver_signins_total Sign-in attempts by result.\n"
 	        "# TYPE rserver_signins_total counter\n");
 	for (size_t i = 0; i < MAX_RESULTS && M.signins[i].name[0]; i++)

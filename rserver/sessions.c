@@ -18,6 +18,7 @@
 
 #include <errno.h>
 #include <pwd.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -93,6 +94,8 @@ struct session {
 	size_t queue_len;
 
 	bool launching, resuming;
+	bool launch_queued;     /* launching, waiting for a start slot */
+	bool launch_sent;       /* launching, holding a start slot */
 	char resume_detail[64]; /* "saved <time>" while resuming */
 	uint32_t launch_req;
 	pid_t child_pid; /* the launcher's child, as its exit record names it */
@@ -139,10 +142,17 @@ struct sessions {
 	uv_timer_t stats_timer;
 	bool stats_open;
 	uint32_t stats_req;
+
+	/* Starts in progress (asked of the monitor, R not yet at its first
+	 * prompt) are bounded; the rest wait, first come first served. */
+	unsigned starts, max_starts;
+	struct session **start_queue;
+	size_t nstart_queue, start_queue_cap;
 };
 
 static size_t most_queued(const struct session *s);
 static void flow_resume(struct session *s);
+static void launch_settled(struct session *s);
 
 static const struct conf *rs_conf(const struct sessions *ss)
 {
@@ -624,6 +634,7 @@ static void handle_state(struct session *s, const struct sessproto_msg *m, const
 			                 (double)(uv_hrtime() - s->launch_began) / 1e9);
 		s->launch_began = 0;
 		s->launching = false;
+		launch_settled(s);
 		if (s->rec.state != DB_SESSION_RUNNING || was_launching) {
 			s->rec.state = DB_SESSION_RUNNING;
 			s->rec.exit_reason[0] = '\0';
@@ -1007,6 +1018,7 @@ static void finish_exit(struct session *s, json_t *record)
 	s->ending[0] = '\0';
 	s->killing = false;
 	s->launching = false;
+	launch_settled(s);
 	s->have_prompt = false;
 	s->busy = false;
 	scrollback_clear(s);
@@ -1080,10 +1092,83 @@ static void format_saved(int64_t ms, char *out, size_t size)
 
 /* ---- launching ---------------------------------------------------------------------- */
 
-static int launch(struct session *s, bool resume)
+/*
+ * Start slots. Two hundred sessions asked for at once (a class at nine
+ * o'clock) would otherwise start two hundred R processes on the same
+ * cores: every one of them ready only at the end, and rserver's own event
+ * loop starved for seconds (benchmarks.md, scale). With a bounded number
+ * of starts in flight the first sessions are ready in a second, the total
+ * is the same, and rserver stays responsive. A session holds a slot from
+ * the monitor request until R reaches its first prompt, or the start
+ * fails.
+ */
+static int launch_send(struct session *s);
+
+static void launch_next(struct sessions *ss)
+{
+	size_t i = 0;
+
+	while (i < ss->nstart_queue && ss->starts < ss->max_starts) {
+		struct session *s = ss->start_queue[i++];
+		if (!s->launch_queued || !s->launching)
+			continue; /* ended while it waited */
+		s->launch_queued = false;
+		launch_send(s);
+	}
+	memmove(ss->start_queue, ss->start_queue + i,
+	        (ss->nstart_queue - i) * sizeof(*ss->start_queue));
+	ss->nstart_queue -= i;
+}
+
+void sessions_starts(const struct sessions *ss, struct sessions_starts *ret)
+{
+	ret->in_flight = ss->starts;
+	ret->queued = 0;
+	for (size_t i = 0; i < ss->nstart_queue; i++)
+		if (ss->start_queue[i]->launch_queued && ss->start_queue[i]->launching)
+			ret->queued++;
+	ret->slots = ss->max_starts;
+}
+
+/* The start of s is over, one way or the other: its slot is free. */
+static void launch_settled(struct session *s)
+{
+	struct sessions *ss = s->ss;
+
+	s->launch_queued = false; /* launch_next skips it if still listed */
+	if (!s->launch_sent)
+		return;
+	s->launch_sent = false;
+	ss->starts--;
+	launch_next(ss);
+}
+
+static int launch_send(struct session *s)
 {
 	struct sessions *ss = s->ss;
 	struct monbuf req;
+	int r;
+
+	r = monitor_client_request_launch(ss->d.mc, s->rec.user, s->rec.id, s->resuming, &req);
+	if (r == 0) {
+		s->launch_req = req.id;
+		r = monitor_client_send(ss->d.mc, &req);
+	}
+	if (r < 0) {
+		log_errorx("Cannot ask the monitor to start session %s of %s: %s", s->rec.id,
+		           s->rec.user, strerror(-r));
+		s->launching = false;
+		set_state(s, DB_SESSION_EXITED, "failed to start: the monitor is unreachable");
+		return -EAGAIN;
+	}
+	s->launch_sent = true;
+	ss->starts++;
+	return 0;
+}
+
+static int launch(struct session *s, bool resume)
+{
+	struct sessions *ss = s->ss;
 	int64_t now = now_ms();
 	int r;
 
@@ -1093,19 +1178,25 @@ static int launch(struct session *s, bool resume)
 
 	exit_poll_stop(s);
 	resolve_timeouts(s);
-	r = monitor_client_request_launch(ss->d.mc, s->rec.user, s->rec.id, resume, &req);
-	if (r == 0) {
-		s->launch_req = req.id;
-		r = monitor_client_send(ss->d.mc, &req);
-	}
-	if (r < 0) {
-		log_errorx("Cannot ask the monitor to start session %s of %s: %s", s->rec.id,
-		           s->rec.user, strerror(-r));
-		set_state(s, DB_SESSION_EXITED, "failed to start: the monitor is unreachable");
-		return -EAGAIN;
+	s->resuming = resume;
+	s->launch_req = 0;
+	if (ss->starts < ss->max_starts) {
+		r = launch_send(s);
+		if (r < 0)
+			return r;
+	} else {
+		if (ss->nstart_queue == ss->start_queue_cap) {
+			size_t ncap = ss->start_queue_cap ? ss->start_queue_cap * 2 : 64;
+			struct session **n = reallocarray(ss->start_queue, ncap, sizeof(*n));
+			if (!n)
+				return -ENOMEM;
+			ss->start_queue = n;
+			ss->start_queue_cap = ncap;
+		}
+		ss->start_queue[ss->nstart_queue++] = s;
+		s->launch_queued = true;
 	}
 	s->launching = true;
-	s->resuming = resume;
 	s->launch_began = uv_hrtime();
 	s->suspend_began = 0;
 	s->child_pid = 0;
@@ -1143,6 +1234,7 @@ static void launched(struct session *s, const struct mon_launch_reply *a)
 		 * as it was (suspended work is not lost). */
 		bool resume = s->resuming;
 		s->launching = false;
+		launch_settled(s);
 		log_info("Session %s of %s cannot start until %s signs in again: %s", s->rec.id,
 		         s->rec.user, s->rec.user, a->message);
 		broadcast_obj(s, json_pack("{s:s, s:s, s:b}", "type", "error", "message", a->message,
@@ -1155,6 +1247,7 @@ static void launched(struct session *s, const struct mon_launch_reply *a)
 		char reason[DB_EXIT_REASON_MAX + 1];
 		snprintf(reason, sizeof(reason), "failed to start: %s: %s", a->step, a->message);
 		s->launching = false;
+		launch_settled(s);
 		log_warnx("Session %s of %s %s", s->rec.id, s->rec.user, reason);
 		broadcast_obj(s, error_msg(reason));
 		set_state(s, DB_SESSION_EXITED, reason);
@@ -1207,7 +1300,7 @@ bool sessions_monitor_reply(struct sessions *ss, const struct mon_reply *r)
 		return true;
 	}
 	for (struct session *s = ss->head; s; s = s->next) {
-		if (r->type == MON_LAUNCH_REP && s->launching && s->launch_req == r->id) {
+		if (r->type == MON_LAUNCH_REP && s->launch_sent && s->launch_req == r->id) {
 			launched(s, &r->launch);
 			return true;
 		}
@@ -1531,6 +1624,18 @@ static void on_stats_timer(uv_timer_t *t)
 	monitor_client_send(ss->d.mc, &req);
 }
 
+/* Twice the CPUs this process may run on (R's start is mostly CPU, with
+ * some reading of libraries), and at least 4. */
+static unsigned start_slots(void)
+{
+	cpu_set_t set;
+	int n = 0;
+
+	if (sched_getaffinity(0, sizeof(set), &set) == 0)
+		n = CPU_COUNT(&set);
+	return n > 2 ? 2 * (unsigned)n : 4;
+}
+
 int sessions_new(const struct sessions_deps *deps, struct sessions **ret)
 {
 	struct sessions *ss = calloc(1, sizeof(*ss));
@@ -1538,6 +1643,7 @@ int sessions_new(const struct sessions_deps *deps, struct sessions **ret)
 	if (!ss)
 		return -ENOMEM;
 	ss->d = *deps;
+	ss->max_starts = start_slots();
 	if (uv_timer_init(deps->loop, &ss->stats_timer) == 0) {
 		ss->stats_timer.data = ss;
 		ss->stats_open = true;
@@ -1676,6 +1782,13 @@ void sessions_stop(struct sessions *ss)
 		ss->stats_open = false;
 	}
 	for (struct session *s = ss->head; s; s = s->next) {
+		/* A session still waiting for a start slot was never started:
+		 * the registry gets back what it was, so that the next rserver
+		 * offers a suspended session's work again. */
+		if (s->launch_queued && s->launching) {
+			s->rec.state = s->resuming ? DB_SESSION_SUSPENDED : DB_SESSION_EXITED;
+			persist(s);
+		}
 		/* The row is current but for the last input (written at most
 		 * every INPUT_PERSIST_MS). */
 		if (s->rec.last_input != s->persisted_input)
@@ -1713,6 +1826,7 @@ void sessions_free(struct sessions *ss)
 		profiles_free(ss->profiles);
 		free(ss->profiles);
 	}
+	free(ss->start_queue);
 	free(ss);
 }
 

@@ -82,6 +82,13 @@ void sessions_each_viewer(struct sessions *ss, const char *user,
  */
 int sessions_recover(struct sessions *ss);
 
+/* Start slots (sessions.c): starts in flight, starts waiting for a slot,
+ * and the number of slots. */
+struct sessions_starts {
+	unsigned in_flight, queued, slots;
+};
+void sessions_starts(const struct sessions *ss, struct sessions_starts *ret);
+
 /*
  * Takes ownership of a new profiles table (at start and on reload) and
  * recomputes every session's timeouts and deadlines.

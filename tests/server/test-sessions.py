@@ -597,6 +597,57 @@ def t14_flow():
     quit_session(a, sid)
 
 
+def start_slots():
+    """rserver_session_starts from /metrics: {"in_flight", "queued", "slots"}."""
+    r = http_request("http", "GET", "/metrics")
+    out = {}
+    for line in r.body.decode("utf-8", "replace").splitlines():
+        if line.startswith('rserver_session_starts{state="'):
+            name = line.split('"')[1]
+            out[name] = int(line.rsplit(" ", 1)[1])
+    return out
+
+
+def t15_start_slots():
+    server.ensure()
+    a = browser("A")
+    L = "15 start slots"
+    m = start_slots()
+    require("%s: /metrics gives the slots (at least 4), none in use" % L,
+            m.get("slots", 0) >= 4 and m.get("in_flight") == 0 and m.get("queued") == 0, m)
+    slots = m["slots"]
+    n = slots + 3
+    sids = []
+    for i in range(n):
+        r = a.api("POST", "/api/sessions")
+        j = r.json() if isinstance(r.json(), dict) else {}
+        require("%s: POST %d: 201 at once, queued or not" % (L, i + 1), r.status == 201 and j.get("id"), r.said())
+        sids.append(j["id"])
+    # R takes hundreds of milliseconds to start; the POSTs took a few.
+    m = start_slots()
+    check("%s: right after %d POSTs: %d starts in flight, the rest waiting" % (L, n, slots),
+          m.get("in_flight") == slots and m.get("queued") == n - slots, m)
+    _, lst = a.sessions()
+    states = {s["id"]: s.get("state") for s in lst or []}
+    check("%s: queued sessions show as starting" % L, all(states.get(sid) == "starting" for sid in sids), states)
+    most = 0
+    deadline = time.monotonic() + RUN_WAIT * 2
+    while time.monotonic() < deadline:
+        m = start_slots()
+        most = max(most, m.get("in_flight", 0))
+        _, lst = a.sessions()
+        running = [s for s in lst or [] if s["id"] in sids and s.get("state") == "running"]
+        if len(running) == n:
+            break
+        time.sleep(0.05)
+    check("%s: all %d sessions running" % (L, n), len(running) == n, json.dumps(lst)[:2000])
+    check("%s: never more than %d starts in flight (saw %d)" % (L, slots, most), most <= slots, most)
+    m = start_slots()
+    check("%s: afterwards no start in flight or waiting" % L, m.get("in_flight") == 0 and m.get("queued") == 0, m)
+    for sid in sids:
+        quit_session(a, sid)
+
+
 TESTS = [
     (1, "sign-in and API auth", t1_auth),
     (2, "session lifecycle", t2_lifecycle),
@@ -612,6 +663,7 @@ TESTS = [
     (12, "TLS", t12_tls),
     (13, "sign in again for a kept password", t13_signin_again),
     (14, "flow control", t14_flow),
+    (15, "start slots", t15_start_slots),
 ]
 
 
