@@ -1115,6 +1115,8 @@ static void launch_next(struct sessions *ss)
 		s->launch_queued = false;
 		launch_send(s);
 	}
+	if (!i)
+		return; /* nothing taken (also: no queue allocated yet) */
 	memmove(ss->start_queue, ss->start_queue + i,
 	        (ss->nstart_queue - i) * sizeof(*ss->start_queue));
 	ss->nstart_queue -= i;
