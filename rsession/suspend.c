@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -111,8 +112,10 @@ int suspend_remove_stale(void)
 		/* A directory, never a link to one. */
 		if (lstat(p, &st) == 0 && S_ISDIR(st.st_mode)) {
 			if (remove_tree(p) == 0) {
-				log_info("Session %s: removed %s, left by a suspend that did not finish",
-				         console.session_id, p);
+				log_info(
+				    "Session %s: removed %s, left by a suspend or a removal that "
+				    "did not finish",
+				    console.session_id, p);
 				n++;
 			} else {
 				log_warn("Session %s: cannot remove %s", console.session_id, p);
@@ -339,6 +342,51 @@ static char *move_aside(const char *dir)
 	return NULL;
 }
 
+static void *remove_in_background(void *arg)
+{
+	char *path = arg;
+	int r = remove_tree(path);
+
+	if (r < 0)
+		log_warnx("Session %s: could not remove restored state %s: %s", console.session_id,
+		          path, strerror(-r));
+	free(path);
+	return NULL;
+}
+
+/*
+ * Retires a restored state: a later crash must start fresh, not resume stale
+ * data. The directory is renamed at once to a name suspend_remove_stale()
+ * knows (".<id>.tmp-XXXXXX", over an empty directory made for it), and
+ * removed by a thread of its own: deleting a workspace of gigabytes takes
+ * a second on some disks (ext4 with online discard), which the user would
+ * otherwise wait for before the first prompt (benchmarks.md). If the
+ * session ends first, the next start removes what is left.
+ */
+static int retire_state(const char *dir)
+{
+	char *tmp = NULL;
+	pthread_t t;
+	pthread_attr_t a;
+	int r = 0;
+
+	if (asprintf(&tmp, "%s/.%s.tmp-XXXXXX", opts.state_root, console.session_id) < 0)
+		return -ENOMEM;
+	if (!mkdtemp(tmp) || rename(dir, tmp) < 0) {
+		r = -errno;
+		rmdir(tmp);
+		free(tmp);
+		/* Cannot move it: remove it in place, as before. */
+		return remove_tree(dir) == 0 ? 0 : r;
+	}
+	pthread_attr_init(&a);
+	pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
+	if (pthread_create(&t, &a, remove_in_background, tmp) != 0)
+		remove_in_background(tmp); /* no thread: here and now */
+	pthread_attr_destroy(&a);
+	return 0;
+}
+
 static void console_say(int stream, const char *text)
 {
 	pthread_mutex_lock(&console.lock);
@@ -379,8 +427,7 @@ void suspend_restore(void)
 			console_say(i == 0 ? 0 : 1, line);
 	}
 	UNPROTECT(1);
-	/* Retired: a later crash must start fresh, not resume stale data. */
-	r = remove_tree(dir);
+	r = retire_state(dir);
 	if (r < 0)
 		log_warnx("Session %s: could not remove restored state %s: %s", console.session_id,
 		          dir, strerror(-r));
