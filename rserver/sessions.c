@@ -1789,6 +1789,9 @@ void sessions_stop(struct sessions *ss)
 		 * offers a suspended session's work again. */
 		if (s->launch_queued && s->launching) {
 			s->rec.state = s->resuming ? DB_SESSION_SUSPENDED : DB_SESSION_EXITED;
+			snprintf(s->rec.exit_reason, sizeof(s->rec.exit_reason), "%s",
+			         s->resuming ? "suspended (rserver stopped before the resume)"
+			                     : "not started: rserver stopped first");
 			persist(s);
 		}
 		/* The row is current but for the last input (written at most

@@ -647,6 +647,27 @@ def t15_start_slots():
     for sid in sids:
         quit_session(a, sid)
 
+    # rserver stopped while starts wait: the ones never started are
+    # recorded as such, and the started ones are found again.
+    sids = []
+    for i in range(n):
+        r = a.api("POST", "/api/sessions")
+        j = r.json() if isinstance(r.json(), dict) else {}
+        require("%s: POST %d before the stop: 201" % (L, i + 1), r.status == 201 and j.get("id"), r.said())
+        sids.append(j["id"])
+    server.stop()
+    server.ensure()
+    _, lst = a.sessions()
+    by_id = {x["id"]: x for x in lst or [] if x["id"] in sids}
+    never = [sid for sid in sids if by_id.get(sid, {}).get("exit_reason") == "not started: rserver stopped first"]
+    check("%s: after a restart, the sessions that were still waiting are exited, 'not started: rserver "
+          "stopped first'" % L, len(never) >= 1 and all(by_id[x].get("state") == "exited" for x in never),
+          json.dumps(lst)[:2000])
+    for sid in sids:
+        if sid not in never:
+            wait_state(a, sid, "running", RUN_WAIT, stop_on=("exited",))
+            quit_session(a, sid)
+
 
 TESTS = [
     (1, "sign-in and API auth", t1_auth),
