@@ -95,7 +95,7 @@ struct session {
 
 	bool launching, resuming;
 	bool launch_queued;     /* launching, waiting for a start slot */
-	bool launch_sent;       /* launching, holding a start slot */
+	bool launch_sent;       /* launching, holding a start slot (launch_over()) */
 	char resume_detail[64]; /* "saved <time>" while resuming */
 	uint32_t launch_req;
 	pid_t child_pid; /* the launcher's child, as its exit record names it */
@@ -152,7 +152,7 @@ struct sessions {
 
 static size_t most_queued(const struct session *s);
 static void flow_resume(struct session *s);
-static void launch_settled(struct session *s);
+static void launch_over(struct session *s);
 
 static const struct conf *rs_conf(const struct sessions *ss)
 {
@@ -633,8 +633,7 @@ static void handle_state(struct session *s, const struct sessproto_msg *m, const
 			metrics_duration(s->resuming ? METRICS_RESUME : METRICS_LAUNCH,
 			                 (double)(uv_hrtime() - s->launch_began) / 1e9);
 		s->launch_began = 0;
-		s->launching = false;
-		launch_settled(s);
+		launch_over(s);
 		if (s->rec.state != DB_SESSION_RUNNING || was_launching) {
 			s->rec.state = DB_SESSION_RUNNING;
 			s->rec.exit_reason[0] = '\0';
@@ -1017,8 +1016,7 @@ static void finish_exit(struct session *s, json_t *record)
 		s->rec.last_activity = now_ms(); /* when the work was saved */
 	s->ending[0] = '\0';
 	s->killing = false;
-	s->launching = false;
-	launch_settled(s);
+	launch_over(s);
 	s->have_prompt = false;
 	s->busy = false;
 	scrollback_clear(s);
@@ -1110,7 +1108,7 @@ static void launch_next(struct sessions *ss)
 
 	while (i < ss->nstart_queue && ss->starts < ss->max_starts) {
 		struct session *s = ss->start_queue[i++];
-		if (!s->launch_queued || !s->launching)
+		if (!s->launch_queued)
 			continue; /* ended while it waited */
 		s->launch_queued = false;
 		launch_send(s);
@@ -1127,16 +1125,18 @@ void sessions_starts(const struct sessions *ss, struct sessions_starts *ret)
 	ret->in_flight = ss->starts;
 	ret->queued = 0;
 	for (size_t i = 0; i < ss->nstart_queue; i++)
-		if (ss->start_queue[i]->launch_queued && ss->start_queue[i]->launching)
+		if (ss->start_queue[i]->launch_queued)
 			ret->queued++;
 	ret->slots = ss->max_starts;
 }
 
-/* The start of s is over, one way or the other: its slot is free. */
-static void launch_settled(struct session *s)
+/* The start of s is over, one way or the other (the only place launching
+ * is cleared): its slot, if it held one, goes to the next in the queue. */
+static void launch_over(struct session *s)
 {
 	struct sessions *ss = s->ss;
 
+	s->launching = false;
 	s->launch_queued = false; /* launch_next skips it if still listed */
 	if (!s->launch_sent)
 		return;
@@ -1159,7 +1159,7 @@ static int launch_send(struct session *s)
 	if (r < 0) {
 		log_errorx("Cannot ask the monitor to start session %s of %s: %s", s->rec.id,
 		           s->rec.user, strerror(-r));
-		s->launching = false;
+		launch_over(s);
 		set_state(s, DB_SESSION_EXITED, "failed to start: the monitor is unreachable");
 		return -EAGAIN;
 	}
@@ -1235,8 +1235,7 @@ static void launched(struct session *s, const struct mon_launch_reply *a)
 		 * kept: the browser must sign in again, and the session stays
 		 * as it was (suspended work is not lost). */
 		bool resume = s->resuming;
-		s->launching = false;
-		launch_settled(s);
+		launch_over(s);
 		log_info("Session %s of %s cannot start until %s signs in again: %s", s->rec.id,
 		         s->rec.user, s->rec.user, a->message);
 		broadcast_obj(s, json_pack("{s:s, s:s, s:b}", "type", "error", "message", a->message,
@@ -1248,8 +1247,7 @@ static void launched(struct session *s, const struct mon_launch_reply *a)
 	if (a->pid <= 0) {
 		char reason[DB_EXIT_REASON_MAX + 1];
 		snprintf(reason, sizeof(reason), "failed to start: %s: %s", a->step, a->message);
-		s->launching = false;
-		launch_settled(s);
+		launch_over(s);
 		log_warnx("Session %s of %s %s", s->rec.id, s->rec.user, reason);
 		broadcast_obj(s, error_msg(reason));
 		set_state(s, DB_SESSION_EXITED, reason);
@@ -1787,7 +1785,7 @@ void sessions_stop(struct sessions *ss)
 		/* A session still waiting for a start slot was never started:
 		 * the registry gets back what it was, so that the next rserver
 		 * offers a suspended session's work again. */
-		if (s->launch_queued && s->launching) {
+		if (s->launch_queued) {
 			s->rec.state = s->resuming ? DB_SESSION_SUSPENDED : DB_SESSION_EXITED;
 			snprintf(s->rec.exit_reason, sizeof(s->rec.exit_reason), "%s",
 			         s->resuming ? "suspended (rserver stopped before the resume)"
