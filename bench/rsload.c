@@ -531,7 +531,7 @@ static int tcp_connect(const char *host, const char *port, const char *source, u
 	return fd;
 }
 
-static int unix_connect(const char *path, uint64_t deadline)
+static int unix_connect(const char *path)
 {
 	struct sockaddr_un sa = {.sun_family = AF_UNIX};
 	int fd;
@@ -544,7 +544,6 @@ static int unix_connect(const char *path, uint64_t deadline)
 		die("socket: %s", strerror(errno));
 	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
 		die("connect %s: %s", path, strerror(errno));
-	(void)deadline;
 	return fd;
 }
 
@@ -656,7 +655,7 @@ static void conn_open(struct conn *c, const char *source, uint64_t deadline)
 		ws_handshake(c, &u, deadline);
 		break;
 	case T_UNIX:
-		conn_init(c, unix_connect(opt.target, deadline), false);
+		conn_init(c, unix_connect(opt.target), false);
 		break;
 	case T_TCP:
 		colon = strrchr(opt.target, ':');
@@ -977,6 +976,8 @@ int main(int argc, char **argv)
 	if (argc < 2)
 		usage(NULL);
 	mode = argv[1];
+	if (mode[0] == '-')
+		usage(NULL); /* the mode comes first; also -h and --help */
 	optind = 2;
 	while ((ch = getopt_long(argc, argv, "H:h", lo, NULL)) != -1) {
 		switch (ch) {
@@ -1032,9 +1033,7 @@ int main(int argc, char **argv)
 		case 'p':
 			opt.per_source = (long)parse_num("per-source", optarg, 1, 1e6);
 			break;
-		case 'h':
-			usage(NULL);
-		default:
+		default: /* -h, --help and unknown options */
 			usage(NULL);
 		}
 	}
