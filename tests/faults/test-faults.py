@@ -119,18 +119,8 @@ def umount(path):
 
 def kill_user(uid, timeout=10):
     """SIGKILL every process of uid, by pid, until none is left."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        pids = [int(d) for d in os.listdir("/proc") if d.isdigit() and H.pid_alive(int(d), uid)]
-        if not pids:
-            return True
-        for pid in pids:
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except OSError:
-                pass
-        time.sleep(0.1)
-    return False
+    return not H.kill_until_gone(
+        lambda: [int(d) for d in os.listdir("/proc") if d.isdigit() and H.pid_alive(int(d), uid)], timeout)
 
 
 def console_value(b, sid, label, expr, timeout=H.RUN_WAIT):

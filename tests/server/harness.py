@@ -291,9 +291,11 @@ def leftover_pids():
     return found
 
 
-def kill_leftovers(timeout=10):
+def kill_until_gone(list_pids, timeout=10):
+    """SIGKILL every pid list_pids() names, by pid, until it names none or
+    timeout passes (a dying parent may fork once more). Returns what is left."""
     deadline = time.monotonic() + timeout
-    left = leftover_pids()
+    left = list_pids()
     while left and time.monotonic() < deadline:
         for pid in left:
             try:
@@ -301,8 +303,12 @@ def kill_leftovers(timeout=10):
             except OSError:
                 pass
         time.sleep(0.1)
-        left = leftover_pids()
+        left = list_pids()
     return left
+
+
+def kill_leftovers(timeout=10):
+    return kill_until_gone(leftover_pids, timeout)
 
 
 # ---- rserver ----
